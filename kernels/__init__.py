@@ -1,0 +1,1 @@
+"""Pallas attention kernels, importable as `mmada_jax.kernels` (the folder is mapped there)."""

@@ -1,0 +1,53 @@
+"""Small helpers shared by the TPU and GPU kernels: padding, block tables, interpret choice."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+
+from mmada_jax.kernels import mask as mask_lib
+
+
+def use_interpret(interpret: Optional[bool]) -> bool:
+    """Interpret mode unless running on an accelerator (None = automatic)."""
+    if interpret is not None:
+        return bool(interpret)
+    return jax.default_backend() == "cpu"
+
+
+def round_up(x: int, m: int) -> int:
+    return -(-x // m) * m
+
+
+def pad_seq(x, length: int):
+    """Zero-pad axis 1 of x [B, L, ...] to `length`."""
+    extra = length - x.shape[1]
+    if extra == 0:
+        return x
+    return jnp.pad(x, [(0, 0), (0, extra)] + [(0, 0)] * (x.ndim - 2))
+
+
+def fetch_table(states):
+    """int32 [..., n]: block index to load at each step of the last axis.
+
+    A skipped step repeats the last visible block (or the first visible one when none came
+    before), so the pipeline issues no new copy for it.
+    """
+    n = states.shape[-1]
+    pos = jnp.arange(n, dtype=jnp.int32)
+    vis = states != mask_lib.SKIP
+    last = jax.lax.cummax(jnp.where(vis, pos, -1), axis=states.ndim - 1)
+    first = jnp.argmax(vis, axis=-1).astype(jnp.int32)[..., None]
+    return jnp.where(last >= 0, last, first).astype(jnp.int32)
+
+
+def check_qkv(q, k, v, where: str):
+    """Raise a clear error unless q [B,Lq,H,D], k/v [B,Lk,H,D] agree."""
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        raise ValueError(f"{where}: q, k, v must be [B, L, H, D]; got {q.shape}, {k.shape}, {v.shape}")
+    if k.shape != v.shape:
+        raise ValueError(f"{where}: k {k.shape} and v {v.shape} must have the same shape")
+    if q.shape[0] != k.shape[0] or q.shape[2:] != k.shape[2:]:
+        raise ValueError(f"{where}: q {q.shape} and k {k.shape} differ in batch, heads or head dim")

@@ -1,0 +1,1 @@
+"""ShapesWorld: the embedded procedural multimodal dataset."""

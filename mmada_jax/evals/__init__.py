@@ -1,0 +1,1 @@
+"""mmada_jax.evals."""

@@ -1,0 +1,93 @@
+"""Rewards on hand-written cases; the learned-reward interface against a NumPy cosine."""
+
+import jax
+import numpy as np
+import pytest
+
+from mmada_jax.rl import rewards
+
+
+def _score(name, completions, **fields):
+    return rewards.build_reward(name)(["q"] * len(completions), completions, **fields).tolist()
+
+
+def test_correctness_numbers_and_words():
+    comps = [
+        "<think>6*12</think> The answer is 72.",      # right, well formatted
+        "72",                                          # right answer, wrong format
+        "<think>hm</think> 73",                        # right format, wrong answer
+        "I think it's 1,000 dollars",                  # formatting: comma
+        "<think>x</think> $5",                         # currency
+        "<think>x</think> \\boxed{5.0}",               # boxed float
+        "<think>x</think> Yes.",                       # yes/no word
+        "<think>the answer is 3</think> no",           # answer after </think> wins
+        "",                                            # empty
+    ]
+    refs = ["72", "#### 72", "72", "1000", "5", "5", "yes", "yes", "3"]
+    assert _score("correctness", comps, answers=refs) == [2.0, 2.0, 0, 2.0, 2.0, 2.0, 2.0, 0, 0]
+    with pytest.raises(ValueError, match="answers"):
+        _score("correctness", comps, answers=refs[:2])
+
+
+def test_format_reward_cases():
+    cases = {
+        "<think>reasoning</think> 42": 0.5,
+        "  \n<think>\nstep 1\nstep 2\n</think>\nThe answer is 42": 0.5,
+        "The answer is 42": 0.0,                                   # missing think tags
+        "<think>a</think> x <think>b</think> 42": 0.0,             # two think blocks
+        "<think>reasoning</think>   \n ": 0.0,                     # empty answer
+        "<think>reasoning 42": 0.0,                                # unclosed
+        "</think> 42 <think>": 0.0,                                # wrong order
+        "preamble <think>r</think> 42": 0.0,                       # block not first
+    }
+    got = _score("format", list(cases))
+    assert got == list(cases.values())
+
+
+def test_combined_reward_weights_and_parts():
+    comb = rewards.CombinedReward.from_weights({"correctness": 1.0, "format": 1.0})
+    total, parts = comb(["q"] * 3, ["<think>r</think> 7", "7", "<think>r</think> 8"],
+                        answers=["7", "7", "7"])
+    np.testing.assert_array_equal(total, [2.5, 2.0, 0.5])
+    np.testing.assert_array_equal(parts["format"], [0.5, 0, 0.5])
+    half = rewards.CombinedReward.from_weights([("format", 0.1)])
+    np.testing.assert_allclose(half(["q"], ["<think>r</think> 7"])[0], [0.05])
+    with pytest.raises(KeyError, match="registered"):
+        rewards.CombinedReward.from_weights({"nope": 1.0})
+
+
+def test_scene_judge_reward_pluggable():
+    def judge(image, md):  # fraction of required colors present in a fake "image" (a set)
+        return len(image & set(md["colors"])) / len(md["colors"])
+
+    r = rewards.build_reward("scene_judge", judge=judge, scale=2.0)
+    out = r(["p1", "p2"], [{"red"}, {"red", "blue"}], metadata=[{"colors": ["red", "blue"]}] * 2)
+    np.testing.assert_allclose(out, [1.0, 2.0])
+    bad = rewards.SceneJudgeReward(judge=lambda im, md: 1.5)
+    with pytest.raises(ValueError, match="sample 0"):
+        bad(["p"], [None], metadata=[{}])
+
+
+def test_learned_reward_tiny_dual_encoder():
+    module = rewards.TinyDualEncoder(embed_dim=8, width=6)
+    pre = rewards.byte_preprocess(max_len=12)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(3, 10, 9, 3)).astype(np.uint8)
+    prompts = ["a red square", "two blue circles left of a green triangle", ""]
+    params = module.init(jax.random.key(0), *pre(images[:1], prompts[:1]))["params"]
+    lr = rewards.LearnedReward(module, params, pre, scale=0.1)
+    got = lr.score(images, prompts)
+    # Independent reference: NumPy cosine of the module's own embeddings.
+    imgs, tok, mask = pre(images, prompts)
+    a = np.asarray(module.apply({"params": params}, imgs, method=module.encode_image), np.float64)
+    b = np.asarray(module.apply({"params": params}, tok, mask, method=module.encode_text), np.float64)
+    # (an empty prompt embeds to zero; the module clamps the norm, giving a cosine of 0)
+    na, nb = (np.maximum(np.linalg.norm(x, axis=-1), 1e-6) for x in (a, b))
+    cos = (a * b).sum(-1) / na / nb
+    assert abs(got[1]) > 1e-3
+    np.testing.assert_allclose(got, 0.1 * cos, rtol=1e-4, atol=1e-6)
+    assert np.all(np.abs(got) <= 0.1 + 1e-6)
+    # Uniform reward interface and batch-order consistency.
+    perm = [2, 0, 1]
+    np.testing.assert_allclose(lr([prompts[i] for i in perm], images[perm]), got[perm], rtol=1e-5)
+    assert rewards.REWARDS.get("learned") is rewards.LearnedReward
