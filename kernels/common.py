@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from typing import Optional
 
 import jax
@@ -10,10 +12,27 @@ import jax.numpy as jnp
 from mmada_jax.kernels import mask as mask_lib
 
 
+_INTERPRET = contextvars.ContextVar("mmada_kernels_interpret", default=None)
+
+
+@contextlib.contextmanager
+def interpret_mode(value: Optional[bool]):
+    """Force (True/False) or restore automatic (None) interpret mode while tracing, e.g.
+    False to compile TPU kernels for a topology on a CPU host."""
+    token = _INTERPRET.set(value)
+    try:
+        yield
+    finally:
+        _INTERPRET.reset(token)
+
+
 def use_interpret(interpret: Optional[bool]) -> bool:
     """Interpret mode unless running on an accelerator (None = automatic)."""
     if interpret is not None:
         return bool(interpret)
+    forced = _INTERPRET.get()
+    if forced is not None:
+        return forced
     return jax.default_backend() == "cpu"
 
 

@@ -11,10 +11,13 @@ from mmada_jax.rl import logprob, losses, masking
 
 
 # ----------------------------------------------------------------------------- masking
+_ratios = jax.jit(masking.structured_mask_ratios, static_argnums=(1, 2, 3, 4))
+_masks = jax.jit(masking.unigrpo_masks, static_argnums=(2, 3, 4))
+
 @pytest.mark.parametrize("b,mu,t_min,t_max", [(7, 3, 0.1, 0.9), (5, 12, 0.0, 1.0), (1, 1, 0.2, 0.4),
                                               (6, 4, 0.05, 0.95)])
 def test_structured_ratios_are_stratified(b, mu, t_min, t_max):
-    r = np.asarray(masking.structured_mask_ratios(jax.random.key(b * 31 + mu), b, mu, t_min, t_max),
+    r = np.asarray(_ratios(jax.random.key(b * 31 + mu), b, mu, t_min, t_max),
                    np.float64)
     assert r.shape == (mu, b)
     assert (r >= t_min).all() and (r < t_max + 1e-6).all()
@@ -33,8 +36,8 @@ def test_structured_ratios_are_stratified(b, mu, t_min, t_max):
 
 
 def test_structured_ratios_not_iid_and_vary_with_key():
-    a = masking.structured_mask_ratios(jax.random.key(0), 8, 2)
-    c = masking.structured_mask_ratios(jax.random.key(1), 8, 2)
+    a = _ratios(jax.random.key(0), 8, 2, 0.1, 0.9)
+    c = _ratios(jax.random.key(1), 8, 2, 0.1, 0.9)
     assert not np.allclose(a, c)
     with pytest.raises(ValueError, match="t_min"):
         masking.structured_mask_ratios(jax.random.key(0), 4, 2, 0.9, 0.1)
@@ -64,7 +67,7 @@ def test_response_mask_is_uniform_over_positions():
     region = np.zeros((1, 13), bool)
     region[0, 3:11] = True  # n = 8, ratio 0.375 -> k = 3
     keys = jax.random.split(jax.random.key(0), 4000)
-    masks = np.asarray(jax.vmap(lambda k: masking.response_mask(k, region, jnp.array([0.375])))(keys))
+    masks = np.asarray(jax.jit(jax.vmap(lambda k: masking.response_mask(k, region, jnp.array([0.375]))))(keys))
     freq = masks[:, 0, 3:11].mean(0)
     np.testing.assert_allclose(freq, 3 / 8, atol=0.04)
     assert masks[:, 0, :3].sum() == 0 and masks[:, 0, 11:].sum() == 0
@@ -73,7 +76,7 @@ def test_response_mask_is_uniform_over_positions():
 def test_unigrpo_masks_shapes_and_fresh_per_iteration():
     region = np.zeros((5, 17), bool)
     region[:, 6:] = True
-    masks, ratios = masking.unigrpo_masks(jax.random.key(1), region, mu=4)
+    masks, ratios = _masks(jax.random.key(1), region, 4, 0.1, 0.9)
     masks = np.asarray(masks)
     assert masks.shape == (4, 5, 17) and ratios.shape == (4, 5)
     np.testing.assert_array_equal(masks.sum(-1), np.clip(np.round(np.asarray(ratios) * 11), 1, 11))

@@ -74,13 +74,14 @@ def test_learned_reward_tiny_dual_encoder():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(3, 10, 9, 3)).astype(np.uint8)
     prompts = ["a red square", "two blue circles left of a green triangle", ""]
-    params = module.init(jax.random.key(0), *pre(images[:1], prompts[:1]))["params"]
+    params = jax.jit(module.init)(jax.random.key(0), *pre(images[:1], prompts[:1]))["params"]
     lr = rewards.LearnedReward(module, params, pre, scale=0.1)
     got = lr.score(images, prompts)
     # Independent reference: NumPy cosine of the module's own embeddings.
     imgs, tok, mask = pre(images, prompts)
-    a = np.asarray(module.apply({"params": params}, imgs, method=module.encode_image), np.float64)
-    b = np.asarray(module.apply({"params": params}, tok, mask, method=module.encode_text), np.float64)
+    enc = jax.jit(lambda p, im, t, m: (module.apply({"params": p}, im, method=module.encode_image),
+                                       module.apply({"params": p}, t, m, method=module.encode_text)))
+    a, b = (np.asarray(x, np.float64) for x in enc(params, imgs, tok, mask))
     # (an empty prompt embeds to zero; the module clamps the norm, giving a cosine of 0)
     na, nb = (np.maximum(np.linalg.norm(x, axis=-1), 1e-6) for x in (a, b))
     cos = (a * b).sum(-1) / na / nb

@@ -40,7 +40,7 @@ def extract_choice(text: str, num_choices: int = 4) -> str | None:
         found = re.findall(pat, t)
         if found:
             return found[-1]
-    m = re.match(rf"^[\s*]*\(?({cls})\)?(?:$|[.:)])", t)
+    m = re.match(rf"^[\s*]*\(?({cls})\)?(?:$|[.:)*])", t)
     if m:
         return m.group(1)
     found = re.findall(rf"\(({cls})\)", t)

@@ -39,10 +39,12 @@ def structured_mask_ratios(rng: jax.Array, num_sequences: int, mu: int, t_min: f
                          f"t_min={t_min}, t_max={t_max}")
     b = num_sequences
     k_coarse, k_fine, k_jit = jax.random.split(rng, 3)
-    perm_mu = jax.random.permutation(k_coarse, mu)
+    # Random permutations as argsorts of uniform keys (one sort each; cheaper to compile than
+    # jax.random.permutation's repeated shuffles).
+    perm_mu = jnp.argsort(jax.random.uniform(k_coarse, (mu,)))
     coarse = perm_mu[(jnp.arange(mu)[:, None] + jnp.arange(b)[None, :]) % mu]  # [mu, B]
     # One independent permutation of the B fine slots per coarse stratum.
-    fine_perm = jax.vmap(lambda k: jax.random.permutation(k, b))(jax.random.split(k_fine, mu))
+    fine_perm = jnp.argsort(jax.random.uniform(k_fine, (mu, b)), axis=-1)
     fine = fine_perm[coarse, jnp.arange(b)[None, :]]  # [mu, B]
     u = jax.random.uniform(k_jit, (mu, b), jnp.float32)
     cell = (coarse * b + fine).astype(jnp.float32)

@@ -16,6 +16,11 @@ import jax
 import orbax.checkpoint as ocp
 
 
+def _short(e: Exception, n: int = 300) -> str:
+    msg = str(e).split(" [tensorstore_spec")[0]
+    return msg if len(msg) <= n else msg[:n] + "..."
+
+
 class CheckpointMismatchError(ValueError):
     """The checkpoint on disk does not fit the state this config builds."""
 
@@ -97,7 +102,8 @@ class Checkpointer:
             meta = self.manager.item_metadata(step)
         except Exception as e:  # unreadable metadata: corrupt directory
             raise CheckpointMismatchError(
-                f"checkpoint step {step} in {self.directory} is unreadable: {e}") from e
+                f"checkpoint step {step} in {self.directory} is unreadable (corrupt or "
+                f"incomplete): {_short(e)}") from e
         state_meta = meta["state"] if meta is not None and "state" in meta else None
         if state_meta is None:
             raise CheckpointMismatchError(
@@ -120,7 +126,8 @@ class Checkpointer:
             out = self.manager.restore(step, args=ocp.args.Composite(**args))
         except Exception as e:
             raise CheckpointMismatchError(
-                f"checkpoint step {step} in {self.directory} could not be restored: {e}") from e
+                f"checkpoint step {step} in {self.directory} could not be restored (corrupt or "
+                f"incomplete): {_short(e)}") from e
         return out["state"], (out["data"] if "data" in args else None)
 
     def close(self):

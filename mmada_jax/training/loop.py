@@ -83,13 +83,13 @@ class _StopFlag:
 
 
 def train(config, workdir: str, *, stop_after: int | None = None, batch_source=None,
-          log_stream=None) -> dict:
+          log_stream=None, devices=None) -> dict:
     """Run (or resume) training in `workdir`. Returns {'state', 'history', 'stopped_by'}.
 
     `stop_after` ends the run after that many steps of this process (tests and time-boxed runs);
     a checkpoint is written whenever the loop exits early.
     """
-    setup = build(config)
+    setup = build(config, devices)
     cfg = setup.config
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -117,7 +117,7 @@ def train(config, workdir: str, *, stop_after: int | None = None, batch_source=N
     tokens_per_step = cfg.seq_len * sum(cfg.tasks[t].batch_size for t in active_tasks(cfg))
     flops_per_step = train_flops_per_token(setup.model.cfg, cfg.seq_len) * tokens_per_step
     peak = peak_tflops_per_device(cfg.train.peak_tflops_per_device)
-    n_dev = len(jax.devices())
+    n_dev = setup.mesh.size
     logger = MetricLogger(workdir, total, "train", cfg.train.tensorboard, log_stream, start)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
 

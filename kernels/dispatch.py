@@ -1,0 +1,113 @@
+"""Registers the kernels with `mmada_jax.model.attention` and picks one for `impl='auto'`.
+
+Names: 'pallas' (GPU kernel on GPU, TPU kernel elsewhere, interpret mode on CPU),
+'pallas_tpu', 'pallas_gpu', 'pallas_decode' (split-key decode kernel, forward only),
+'cudnn' (jax.nn.dot_product_attention), '__auto__'. Every kernel impl runs per shard
+(`sharding.sharded_attention`) when called under a mesh that splits batch or heads.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from mmada_jax.kernels import common
+from mmada_jax.kernels import decode as decode_lib
+from mmada_jax.kernels import gpu_flash, tpu_flash
+from mmada_jax.kernels import mask as mask_lib
+from mmada_jax.kernels.sharding import sharded_attention
+from mmada_jax.model.attention import register_attention_impl
+
+# impl='auto' on GPU: the faster kernel as measured in benchmarks/results/attention.md.
+GPU_AUTO = "cudnn"
+
+
+def _tpu(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, scale=None):
+    return tpu_flash.flash_attention_tpu(
+        q, k, v, mask_lib.make_mask(key_mask, segment_ids, kv_segment_ids), scale=scale)
+
+
+def _gpu(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, scale=None):
+    return gpu_flash.flash_attention_gpu(
+        q, k, v, mask_lib.make_mask(key_mask, segment_ids, kv_segment_ids), scale=scale)
+
+
+def _pallas(q, k, v, **kw):
+    return (_gpu if jax.default_backend() == "gpu" else _tpu)(q, k, v, **kw)
+
+
+def _decode(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, scale=None):
+    return decode_lib.decode_attention(q, k, v, key_mask, segment_ids=segment_ids,
+                                       kv_segment_ids=kv_segment_ids, scale=scale)
+
+
+def _is_right_padding(key_mask):
+    """bool [B]: each row's mask is a prefix of Trues (then sequence lengths express it)."""
+    km = key_mask.astype(bool)
+    n = jnp.sum(km, axis=-1)
+    return jnp.all(km == (jnp.arange(km.shape[-1])[None, :] < n[:, None]), axis=-1)
+
+
+def cudnn_attention(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None,
+                    scale=None, implementation="cudnn"):
+    """jax.nn.dot_product_attention with our masks. q [B,Lq,H,D], k/v [B,Lk,H,D].
+
+    Lengths are padded to a multiple of 64 (cuDNN rejects e.g. 1539). A key mask that is a
+    right-padding prefix in every row becomes key_value_seq_lengths (free in cuDNN), otherwise
+    a boolean mask; segments always need the boolean mask. Rows with nothing visible -> 0.
+    `implementation` is exposed for tests on CPU ('xla').
+    """
+    common.check_qkv(q, k, v, "cudnn_attention")
+    if segment_ids is not None and kv_segment_ids is None:
+        kv_segment_ids = segment_ids
+    b, lq, h, d = q.shape
+    lk = k.shape[1]
+    lq_p, lk_p = common.round_up(lq, 64), common.round_up(lk, 64)
+    qp, kp, vp = common.pad_seq(q, lq_p), common.pad_seq(k, lk_p), common.pad_seq(v, lk_p)
+    km = jnp.ones((b, lk), bool) if key_mask is None else key_mask.astype(bool)
+    km = jnp.pad(km, ((0, 0), (0, lk_p - lk)))
+    q_len = jnp.full((b,), lq, jnp.int32)
+    call = lambda **kw: jax.nn.dot_product_attention(qp, kp, vp, scale=scale,
+                                                     implementation=implementation, **kw)
+
+    if segment_ids is None:
+        def by_lengths():
+            return call(query_seq_lengths=q_len,
+                        key_value_seq_lengths=jnp.sum(km, axis=-1, dtype=jnp.int32))
+
+        def by_mask():
+            return call(mask=km[:, None, None, :])
+
+        out = jax.lax.cond(jnp.all(_is_right_padding(km)), by_lengths, by_mask)
+        row_ok = jnp.broadcast_to(jnp.any(km, axis=-1)[:, None], (b, lq_p))
+    else:
+        qs = common.pad_seq(segment_ids.astype(jnp.int32), lq_p)
+        ks = jnp.where(km, jnp.pad(kv_segment_ids.astype(jnp.int32), ((0, 0), (0, lk_p - lk))),
+                       mask_lib.MASKED_KEY)
+        vis = qs[:, :, None] == ks[:, None, :]
+        out = call(mask=vis[:, None])
+        row_ok = jnp.any(vis, axis=-1)
+    out = jnp.where(row_ok[:, :, None, None], out, 0)
+    return out[:, :lq].astype(q.dtype)
+
+
+def _cudnn(q, k, v, **kw):
+    return cudnn_attention(q, k, v, **kw)
+
+
+def auto_impl() -> str:
+    """'pallas' on TPU, the faster measured kernel on GPU, 'xla' on CPU."""
+    backend = jax.default_backend()
+    if backend == "tpu":
+        return "pallas"
+    if backend == "gpu":
+        return GPU_AUTO
+    return "xla"
+
+
+register_attention_impl("pallas", sharded_attention(_pallas))
+register_attention_impl("pallas_tpu", sharded_attention(_tpu))
+register_attention_impl("pallas_gpu", sharded_attention(_gpu))
+register_attention_impl("pallas_decode", sharded_attention(_decode))
+register_attention_impl("cudnn", sharded_attention(_cudnn))
+register_attention_impl("__auto__", auto_impl)

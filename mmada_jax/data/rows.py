@@ -1,0 +1,155 @@
+"""Row builders in the release's token layouts (spec section 2), through a text encoder
+`encode(str) -> list[int]` that adds no specials, and a `TokenLayout`.
+
+Rows are numpy dicts: `tokens` int32, `key_mask` bool, `target_mask` bool, and `image_start`
+(int, -1 if the row has no image): the image span holds `layout.mask` placeholders until
+`fill_image_tokens` writes `layout.image_ids(codes)` there, so codes can be computed in a batch on
+the accelerator after the workers built the rows.
+
+Layouts (L = config.seq_len, V = image tokens, T = max_text_len):
+- t2i: `[iPAD]*k <|t2i|> <bos> caption <eos> <|soi|> img*V <|eoi|>`, the text part left-padded
+  to T + 1 (longer: its first T tokens then eos); key_mask False on the pads; target_mask on the
+  image tokens. Length T + V + 3; if L is larger the row is right-padded with eos that no key sees.
+- mmu: `<|mmu|> <|soi|> img*V <|eoi|>` + chat prompt (bos ... assistant header + newline) +
+  answer `<|eot_id|>` `<eos>`, eos-padded to L; target_mask False up to the end of the prompt, True
+  after (answer, eos and the eos pads); key_mask all True.
+- chat / CoT: as mmu without the image part (CoT answers are `<think> ... </think> answer`).
+- lm: `<bos> text <eos>`, eos-padded; target_mask and key_mask all True.
+Too long for L: the answer (or lm text) is cut so the row still ends in eos; a prompt that leaves
+no room for one answer token raises `RowTooLong` (the pipeline skips and counts it).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from mmada_jax.token_layout import TokenLayout
+from mmada_jax.tokenizers.chat import chat_prompt_ids
+
+Encode = Callable[[str], list]
+
+
+class RowTooLong(ValueError):
+    """The fixed part of a row does not fit in seq_len."""
+
+
+def t2i_length(max_text_len: int, num_image_tokens: int) -> int:
+    return max_text_len + num_image_tokens + 3
+
+
+def t2i_row(caption_ids: Sequence[int], layout: TokenLayout, max_text_len: int,
+            num_image_tokens: int, seq_len: int | None = None) -> dict:
+    """A t2i row for `caption_ids` (empty = unconditional) with a placeholder image span."""
+    n = t2i_length(max_text_len, num_image_tokens)
+    seq_len = seq_len or n
+    if seq_len < n:
+        raise RowTooLong(f"t2i row needs max_text_len + num_image_tokens + 3 = {n} tokens but "
+                         f"seq_len is {seq_len}")
+    text = [layout.t2i, layout.bos, *caption_ids, layout.eos]
+    if len(text) > max_text_len + 1:
+        text = text[:max_text_len] + [layout.eos]
+    k = max_text_len + 1 - len(text)
+    tokens = np.full((seq_len,), layout.eos, np.int32)
+    tokens[:max_text_len + 1] = [layout.ipad] * k + text
+    tokens[max_text_len + 1] = layout.soi
+    tokens[max_text_len + 2:max_text_len + 2 + num_image_tokens] = layout.mask
+    tokens[n - 1] = layout.eoi
+    key = np.zeros((seq_len,), bool)
+    key[k:n] = True
+    target = np.zeros((seq_len,), bool)
+    target[max_text_len + 2:n - 1] = True
+    return dict(tokens=tokens, key_mask=key, target_mask=target,
+                image_start=np.int32(max_text_len + 2))
+
+
+def prompt_answer_segment(prompt_ids: Sequence[int], answer_ids: Sequence[int],
+                          layout: TokenLayout, seq_len: int, num_image_tokens: int = 0,
+                          close_turn: bool = True) -> dict:
+    """Unpadded mmu (num_image_tokens > 0) or chat segment: prefix + prompt + answer
+    [+ <|eot_id|>] + <eos>, cut to seq_len keeping the final eos."""
+    prefix = ([layout.mmu, layout.soi] + [layout.mask] * num_image_tokens + [layout.eoi]
+              if num_image_tokens else [])
+    head = prefix + list(prompt_ids)
+    tail = list(answer_ids) + ([layout.eot_id] if close_turn else [])
+    if len(head) + 2 > seq_len:
+        raise RowTooLong(f"prompt of {len(head)} tokens (image part included) leaves no room for "
+                         f"an answer in seq_len {seq_len}")
+    tail = tail[:seq_len - len(head) - 1] + [layout.eos]
+    tokens = np.asarray(head + tail, np.int32)
+    target = np.zeros(tokens.shape, bool)
+    target[len(head):] = True
+    return dict(tokens=tokens, key_mask=np.ones(tokens.shape, bool), target_mask=target,
+                image_start=np.int32(3 if num_image_tokens else -1),
+                truncated=len(list(answer_ids)) + len(head) + 2 > seq_len)
+
+
+def lm_segment(text_ids: Sequence[int], layout: TokenLayout, seq_len: int) -> dict:
+    """Unpadded `<bos> text <eos>`, the text cut to seq_len - 2 tokens."""
+    ids = [layout.bos, *list(text_ids)[:seq_len - 2], layout.eos]
+    tokens = np.asarray(ids, np.int32)
+    ones = np.ones(tokens.shape, bool)
+    return dict(tokens=tokens, key_mask=ones, target_mask=ones.copy(), image_start=np.int32(-1),
+                truncated=len(text_ids) > seq_len - 2)
+
+
+def pad_segment(seg: dict, layout: TokenLayout, seq_len: int) -> dict:
+    """Right-pad an unpadded segment with eos (key and target True: LLaDA scores eos pads)."""
+    n = len(seg["tokens"])
+    if n > seq_len:
+        raise RowTooLong(f"segment of {n} tokens exceeds seq_len {seq_len}")
+    tokens = np.full((seq_len,), layout.eos, np.int32)
+    tokens[:n] = seg["tokens"]
+    key = np.ones((seq_len,), bool)
+    key[:n] = seg["key_mask"]
+    target = np.ones((seq_len,), bool)
+    target[:n] = seg["target_mask"]
+    return dict(tokens=tokens, key_mask=key, target_mask=target,
+                image_start=np.int32(seg["image_start"]))
+
+
+def pack_segments(segs: Sequence[dict], layout: TokenLayout, seq_len: int) -> dict:
+    """Concatenate text-only segments into one row with segment_ids 1..n; the eos tail gets
+    segment id 0 (its own segment, scored as eos padding)."""
+    total = sum(len(s["tokens"]) for s in segs)
+    if total > seq_len:
+        raise RowTooLong(f"packed segments of {total} tokens exceed seq_len {seq_len}")
+    if any(int(s["image_start"]) >= 0 for s in segs):
+        raise ValueError("pack_segments: rows with images cannot be packed")
+    row = pad_segment(dict(tokens=np.concatenate([s["tokens"] for s in segs]),
+                           key_mask=np.concatenate([s["key_mask"] for s in segs]),
+                           target_mask=np.concatenate([s["target_mask"] for s in segs]),
+                           image_start=-1), layout, seq_len)
+    seg_ids = np.zeros((seq_len,), np.int32)
+    pos = 0
+    for i, s in enumerate(segs):
+        seg_ids[pos:pos + len(s["tokens"])] = i + 1
+        pos += len(s["tokens"])
+    row["segment_ids"] = seg_ids
+    return row
+
+
+def conversation_ids(messages: Sequence[dict], layout: TokenLayout, encode: Encode,
+                     think: bool = False) -> tuple[list[int], list[int]]:
+    """(prompt ids, answer ids) of a conversation whose last message is the assistant's answer:
+    the prompt is the chat template of the earlier turns plus the assistant header."""
+    if not messages or messages[-1].get("role") != "assistant":
+        raise ValueError("conversation: the last message must be the assistant's answer")
+    prompt = chat_prompt_ids(messages[:-1], layout, encode, add_generation_prompt=True,
+                             think=think)
+    return prompt, list(encode(messages[-1]["content"]))
+
+
+def fill_image_tokens(batch_rows: dict, codes: np.ndarray, layout: TokenLayout) -> None:
+    """Write `layout.image_ids(codes)` ([B, h, w] or [B, V]) into each row's image span, in place.
+    Rows with image_start < 0 are left alone."""
+    tokens, starts = batch_rows["tokens"], np.asarray(batch_rows["image_start"])
+    flat = np.asarray(codes).reshape(len(starts), -1)
+    if (flat < 0).any() or (flat >= layout.codebook_size).any():
+        raise ValueError(f"image codes outside [0, {layout.codebook_size})")
+    ids = layout.image_ids(flat).astype(np.int32)
+    v = flat.shape[1]
+    for i, s in enumerate(starts):
+        if s >= 0:
+            tokens[i, s:s + v] = ids[i]

@@ -1,0 +1,121 @@
+"""Text generated from ShapesWorld scenes: captions in varied templates, and the understanding
+questions (counting, color, position, POPE-style existence, captioning) with a worked chain of
+thought in the unified `<think> ... </think> answer` format.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmada_jax.data.shapesworld import scenes as sc
+
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _pick(rng, options):
+    return options[int(rng.integers(len(options)))]
+
+
+def object_phrase(o: sc.Obj, rng: np.random.Generator) -> str:
+    pos = sc.position_name(o.row, o.col)
+    art = "an" if o.size[0] in "aeiou" else "a"
+    t = _pick(rng, ("{art} {size} {color} {shape} in the {pos}",
+                    "{art} {size} {color} {shape} at the {pos}",
+                    "in the {pos}, {art} {size} {color} {shape}"))
+    return t.format(art=art, size=o.size, color=o.color, shape=o.shape, pos=pos)
+
+
+def join_phrases(parts: list[str]) -> str:
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def caption(scene: sc.Scene, rng: np.random.Generator) -> str:
+    """A caption that determines the image: every object's size, color, shape and cell."""
+    objs = list(scene.objects)
+    order = rng.permutation(len(objs))
+    phrases = [object_phrase(objs[i], rng) for i in order]
+    n = len(objs)
+    body = join_phrases(phrases)
+    noun = "shape" if n == 1 else "shapes"
+    t = _pick(rng, ("{Body}.", "A picture of {body}.", "There {be} {n} {noun}: {body}.",
+                    "On a dark background: {body}.", "An image with {body}."))
+    return t.format(Body=body[0].upper() + body[1:], body=body, n=NUMBER_WORDS[n], noun=noun,
+                    be="is" if n == 1 else "are")
+
+
+def _describe(o: sc.Obj) -> str:
+    return f"a {o.size} {o.color} {o.shape} in the {sc.position_name(o.row, o.col)}"
+
+
+def _inventory(scene: sc.Scene) -> str:
+    objs = sorted(scene.objects, key=lambda o: o.cell)
+    return "I see " + join_phrases([_describe(o) for o in objs]) + "."
+
+
+def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None) -> dict:
+    """A question about the scene: {kind, question, cot, answer}. `answer` is the short final
+    answer; the assistant text is `<think> {cot} </think> {answer}` (see `cot_answer`)."""
+    kind = kind or _pick(rng, ("count", "color", "position", "exists", "caption"))
+    objs = list(scene.objects)
+    inv = _inventory(scene)
+    if kind == "count":
+        attr = _pick(rng, ("all", "color", "shape"))
+        if attr == "all":
+            q, hits = "How many shapes are in the image?", objs
+            what = "shapes"
+        elif attr == "color":
+            color = _pick(rng, [o.color for o in objs] + list(sc.COLOR_NAMES[:2]))
+            q, hits = f"How many {color} shapes are there?", [o for o in objs if o.color == color]
+            what = f"{color} shapes"
+        else:
+            shape = _pick(rng, sc.SHAPES)
+            q, hits = f"How many {shape}s are there?", [o for o in objs if o.shape == shape]
+            what = f"{shape}s"
+        n = len(hits)
+        cot = f"{inv} Counting the {what}: there {'is' if n == 1 else 'are'} {n}."
+        return dict(kind=kind, question=q, cot=cot, answer=str(n))
+    if kind == "color":
+        o = _pick(rng, objs)
+        pos = sc.position_name(o.row, o.col)
+        q = f"What color is the shape in the {pos}?"
+        cot = f"{inv} The shape in the {pos} is a {o.size} {o.color} {o.shape}, so it is {o.color}."
+        return dict(kind=kind, question=q, cot=cot, answer=o.color)
+    if kind == "position":
+        o = _pick(rng, objs)
+        pos = sc.position_name(o.row, o.col)
+        q = f"Where is the {o.size} {o.color} {o.shape}?"
+        cot = f"{inv} The {o.size} {o.color} {o.shape} is in the {pos}."
+        return dict(kind=kind, question=q, cot=cot, answer=pos)
+    if kind == "exists":
+        present = {(o.color, o.shape) for o in objs}
+        if rng.random() < 0.5:  # positive
+            color, shape = _pick(rng, sorted(present))
+        else:  # negative: adversarial (shares a color or a shape with the scene) when possible
+            absent = [(c, s) for c in sc.COLOR_NAMES for s in sc.SHAPES if (c, s) not in present]
+            near = [cs for cs in absent if any(cs[0] == p[0] or cs[1] == p[1] for p in present)]
+            color, shape = _pick(rng, near or absent)
+        yes = (color, shape) in present
+        q = f"Is there a {color} {shape} in the image?"
+        cot = (f"{inv} " + (f"There is a {color} {shape}, so yes." if yes else
+                            f"None of them is a {color} {shape}, so no."))
+        return dict(kind=kind, question=q, cot=cot, answer="yes" if yes else "no")
+    if kind == "caption":
+        q = _pick(rng, ("Describe the image.", "What is in this picture?",
+                        "Write a caption for this image."))
+        n = len(objs)
+        cot = f"There {'is' if n == 1 else 'are'} {NUMBER_WORDS[n]} {'shape' if n == 1 else 'shapes'}."
+        return dict(kind=kind, question=q, cot=cot, answer=caption(scene, rng))
+    raise ValueError(f"question: unknown kind {kind!r}")
+
+
+def cot_answer(cot: str, answer: str) -> str:
+    """The unified reasoning format."""
+    return f"<think> {cot} </think> {answer}"
+
+
+def extract_answer(text: str) -> str:
+    """The final answer after the last `</think>` (the whole text if there is none), stripped."""
+    i = text.rfind("</think>")
+    return (text[i + len("</think>"):] if i >= 0 else text).strip().rstrip(".").strip()
