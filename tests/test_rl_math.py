@@ -14,8 +14,7 @@ from mmada_jax.rl import logprob, losses, masking
 _ratios = jax.jit(masking.structured_mask_ratios, static_argnums=(1, 2, 3, 4))
 _masks = jax.jit(masking.unigrpo_masks, static_argnums=(2, 3, 4))
 
-@pytest.mark.parametrize("b,mu,t_min,t_max", [(7, 3, 0.1, 0.9), (5, 12, 0.0, 1.0), (1, 1, 0.2, 0.4),
-                                              (6, 4, 0.05, 0.95)])
+@pytest.mark.parametrize("b,mu,t_min,t_max", [(7, 3, 0.1, 0.9), (5, 12, 0.0, 1.0), (1, 1, 0.2, 0.4)])
 def test_structured_ratios_are_stratified(b, mu, t_min, t_max):
     r = np.asarray(_ratios(jax.random.key(b * 31 + mu), b, mu, t_min, t_max),
                    np.float64)
@@ -66,7 +65,7 @@ def test_response_mask_is_uniform_over_positions():
     # Each response position is masked with frequency k/n.
     region = np.zeros((1, 13), bool)
     region[0, 3:11] = True  # n = 8, ratio 0.375 -> k = 3
-    keys = jax.random.split(jax.random.key(0), 4000)
+    keys = jax.random.split(jax.random.key(0), 3000)
     masks = np.asarray(jax.jit(jax.vmap(lambda k: masking.response_mask(k, region, jnp.array([0.375]))))(keys))
     freq = masks[:, 0, 3:11].mean(0)
     np.testing.assert_allclose(freq, 3 / 8, atol=0.04)
