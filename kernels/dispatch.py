@@ -75,8 +75,8 @@ def cudnn_attention(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=
             return call(query_seq_lengths=q_len,
                         key_value_seq_lengths=jnp.sum(km, axis=-1, dtype=jnp.int32))
 
-        def by_mask():
-            return call(mask=km[:, None, None, :])
+        def by_mask():  # cuDNN wants the mask at full [B, 1, Lq, Lk]
+            return call(mask=jnp.broadcast_to(km[:, None, None, :], (b, 1, lq_p, lk_p)))
 
         out = jax.lax.cond(jnp.all(_is_right_padding(km)), by_lengths, by_mask)
         row_ok = jnp.broadcast_to(jnp.any(km, axis=-1)[:, None], (b, lq_p))

@@ -74,7 +74,8 @@ def base_config() -> ConfigDict:
     c.train = ConfigDict(dict(
         steps=10, grad_accum=1, seed=0, log_every=1, ckpt_every=100, keep_ckpts=3,
         async_ckpt=True, max_nonfinite_in_row=5, peak_tflops_per_device=0.0,
-        text_eps=1e-3, progress=True, tensorboard=True, eval_every=0))
+        text_eps=1e-3, progress=True, tensorboard=True, eval_every=0,
+        init_from=""))  # a workdir whose latest checkpoint's params start a fresh run
     c.data = ConfigDict(dict(source="synthetic", seed=0))
     return c
 

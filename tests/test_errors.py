@@ -101,3 +101,23 @@ def test_half_written_checkpoint_is_never_latest(tmp_path):
     assert ck.latest_step() == 2
     out = train(apply_overrides(c, {"train.steps": 3}), str(tmp_path), devices=jax.devices()[:1])
     assert int(out["state"].step) == 3
+
+
+def test_init_from_starts_fresh_run_from_params(tmp_path):
+    c = _tiny()
+    src = tmp_path / "src"
+    out = train(c, str(src), devices=jax.devices()[:1])
+    c2 = apply_overrides(c, {"train.init_from": str(src), "train.steps": 1})
+    # stop before any update: the restored params are the source's
+    from mmada_jax.training.checkpoint import restore_params
+    s = build(c2, jax.devices()[:1])
+    params, step = restore_params(str(src), s.abstract_state)
+    assert step == 2
+    for a, b in zip(jax.tree_util.tree_leaves(params),
+                    jax.tree_util.tree_leaves(out["state"].params)):
+        assert (a == b).all()
+    res = train(c2, str(tmp_path / "dst"), devices=jax.devices()[:1])
+    assert int(res["state"].step) == 1
+    with pytest.raises(FileNotFoundError, match="init_from: no checkpoint directory"):
+        train(apply_overrides(c2, {"train.init_from": str(tmp_path / "nope")}),
+              str(tmp_path / "dst2"), devices=jax.devices()[:1])

@@ -28,6 +28,9 @@ def test_final_answer_extraction_order():
     assert answers.extract_final_answer("so the answer is: Paris.") == "Paris."
     assert answers.extract_final_answer("<think>a</think>") == ""
     assert answers.answers_match("There are 1,000 apples", "1000")
+    assert answers.last_number("5 - 3 is 2, not 10 - 3") == "3"
+    assert answers.last_number("it costs $ 1,200.50") == "$1,200.50"
+    assert answers.last_number("x = -7") == "-7"
     assert not answers.answers_match("no", "yes") and not answers.answers_match("", "")
 
 
@@ -155,3 +158,19 @@ def test_vqav2_reader_errors(tmp_path):
     p.write_text(json.dumps({"question_id": 1, "question": "q", "answers": []}) + "\n")
     with pytest.raises(io.EvalDataError, match="field 'answers'"):
         vqav2.read_vqav2(p)
+
+
+def test_benchmark_registry_end_to_end():
+    from mmada_jax.evals import registry
+    cases = {"gsm8k": ("gsm8k.jsonl", ["72", "12000", "10", "-3"], 1.0),
+             "mmlu": ("mmlu.jsonl", ["B", "C", "A", "C", "B"], 0.8),
+             "pope": ("pope.jsonl", ["yes", "no"] * 4, 1.0),
+             "vqav2": ("vqav2.jsonl", ["2", "no", "laptop", "playing frisbee"], None)}
+    for name, (fname, outs, want) in cases.items():
+        b = registry.get_benchmark(name)
+        res = b.score(outs, b.read(FIX / fname))
+        if want is not None:
+            assert res[b.headline] == pytest.approx(want), name
+    assert set(registry.BENCHMARKS.names()) >= {"geneval", "scene_geneval", "wise"}
+    with pytest.raises(KeyError, match="unknown benchmark"):
+        registry.get_benchmark("mme")

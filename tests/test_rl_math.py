@@ -11,7 +11,7 @@ from mmada_jax.rl import logprob, losses, masking
 
 
 # ----------------------------------------------------------------------------- masking
-_ratios = jax.jit(masking.structured_mask_ratios, static_argnums=(1, 2, 3, 4))
+_ratios = jax.jit(masking.structured_mask_ratios, static_argnums=(1, 2, 3, 4, 5))
 _masks = jax.jit(masking.unigrpo_masks, static_argnums=(2, 3, 4))
 
 @pytest.mark.parametrize("b,mu,t_min,t_max", [(7, 3, 0.1, 0.9), (5, 12, 0.0, 1.0), (1, 1, 0.2, 0.4)])
@@ -34,9 +34,22 @@ def test_structured_ratios_are_stratified(b, mu, t_min, t_max):
         assert counts.max() - counts.min() <= 1
 
 
+def test_structured_ratios_per_group():
+    p, g, mu = 3, 5, 2
+    r = np.asarray(_ratios(jax.random.key(7), p * g, mu, 0.1, 0.9, g), np.float64)
+    assert r.shape == (mu, p * g)
+    for k in range(p):
+        x = (r[:, k * g:(k + 1) * g] - 0.1) / 0.8
+        fine = np.clip(np.floor(x * mu * g), 0, mu * g - 1).astype(int)
+        np.testing.assert_array_equal(np.sort(fine.ravel()), np.arange(mu * g))
+    assert not np.allclose(r[:, :g], r[:, g:2 * g])
+    with pytest.raises(ValueError, match="groups of 4"):
+        masking.structured_mask_ratios(jax.random.key(0), 10, 2, group_size=4)
+
+
 def test_structured_ratios_not_iid_and_vary_with_key():
-    a = _ratios(jax.random.key(0), 8, 2, 0.1, 0.9)
-    c = _ratios(jax.random.key(1), 8, 2, 0.1, 0.9)
+    a = _ratios(jax.random.key(0), 7, 3, 0.1, 0.9)  # same static args as above: no recompile
+    c = _ratios(jax.random.key(1), 7, 3, 0.1, 0.9)
     assert not np.allclose(a, c)
     with pytest.raises(ValueError, match="t_min"):
         masking.structured_mask_ratios(jax.random.key(0), 4, 2, 0.9, 0.1)

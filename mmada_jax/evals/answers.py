@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 
-_NUM_RE = re.compile(r"-?\$?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+(?:\.\d+)?)?|-?\.\d+")
+_NUM_RE = re.compile(r"-?(?:\$\s*)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+(?:\.\d+)?)?|-?\.\d+")
 _CUE_RE = re.compile(r"(?:####|answer\s+is\s*:?|answer\s*:|final answer\s*:?)", re.IGNORECASE)
 _ARTICLES = {"a", "an", "the"}
 

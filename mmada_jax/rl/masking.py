@@ -25,12 +25,21 @@ import jax.numpy as jnp
 
 
 def structured_mask_ratios(rng: jax.Array, num_sequences: int, mu: int, t_min: float = 0.1,
-                           t_max: float = 0.9) -> jax.Array:
+                           t_max: float = 0.9, group_size: int | None = None) -> jax.Array:
     """Stratified mask ratios, float32 [mu, num_sequences] in [t_min, t_max).
 
     Cell of (i, b): coarse stratum c = perm_mu[(i + b) % mu], fine slot f = perm_B^c[b]; the
     ratio is t_min + (t_max - t_min) * (c * B + f + u) / (mu * B) with u ~ U(0, 1).
+    With `group_size` G, each contiguous group of G responses (one prompt's samples) is stratified
+    on its own (B = G above, independent randomness per group).
     """
+    if group_size is not None:
+        if group_size < 1 or num_sequences % group_size:
+            raise ValueError(f"structured_mask_ratios: {num_sequences} sequences do not split into "
+                             f"groups of {group_size}")
+        keys = jax.random.split(rng, num_sequences // group_size)
+        per = jax.vmap(lambda k: structured_mask_ratios(k, group_size, mu, t_min, t_max))(keys)
+        return jnp.moveaxis(per, 0, 1).reshape(mu, num_sequences)  # [P, mu, G] -> [mu, P*G]
     if num_sequences < 1 or mu < 1:
         raise ValueError(f"structured_mask_ratios: num_sequences={num_sequences} and mu={mu} "
                          "must be >= 1")
@@ -82,16 +91,17 @@ def apply_mask(tokens: jax.Array, mask: jax.Array, mask_id: int) -> jax.Array:
 
 
 def unigrpo_masks(rng: jax.Array, response_region: jax.Array, mu: int, t_min: float = 0.1,
-                  t_max: float = 0.9) -> tuple[jax.Array, jax.Array]:
+                  t_max: float = 0.9, group_size: int | None = None
+                  ) -> tuple[jax.Array, jax.Array]:
     """The `mu` fresh masks of one UniGRPO step.
 
     Returns (masks bool [mu, B, L], ratios float32 [mu, B]); iteration i uses masks[i]. Draw them
     once per rollout batch and reuse them for the old, reference and new policy log-likelihoods,
-    so the importance ratio compares the same noisy inputs.
+    so the importance ratio compares the same noisy inputs. `group_size`: stratify per group.
     """
     k_ratio, k_mask = jax.random.split(rng)
     b = response_region.shape[0]
-    ratios = structured_mask_ratios(k_ratio, b, mu, t_min, t_max)
+    ratios = structured_mask_ratios(k_ratio, b, mu, t_min, t_max, group_size)
     keys = jax.random.split(k_mask, mu)
     masks = jax.vmap(lambda k, r: response_mask(k, response_region, r))(keys, ratios)
     return masks, ratios

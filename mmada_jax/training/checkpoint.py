@@ -133,3 +133,26 @@ class Checkpointer:
     def close(self):
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def checkpoint_dir(path: str) -> str:
+    """Accept a workdir (with checkpoints/ inside) or a checkpoints directory."""
+    sub = os.path.join(path, "checkpoints")
+    return sub if os.path.isdir(sub) else path
+
+
+def restore_params(path: str, abstract_state):
+    """Parameters of the newest checkpoint under `path` (a workdir or checkpoints dir).
+
+    `abstract_state` is this run's abstract train state; parameter names, shapes and dtypes must
+    match (checked, with a clear error otherwise); optimizer moments are discarded."""
+    d = checkpoint_dir(path)
+    if not os.path.isdir(d):
+        raise FileNotFoundError(f"init_from: no checkpoint directory at {path}")
+    ck = Checkpointer(d, async_save=False)
+    step = ck.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"init_from: no finished checkpoint in {d}")
+    state, _ = ck.restore(step, abstract_state, with_data=False)
+    ck.close()
+    return state.params, step

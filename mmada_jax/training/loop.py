@@ -21,7 +21,7 @@ from mmada_jax.data import build_batch_source
 from mmada_jax.model import build_model
 from mmada_jax.sharding import make_mesh
 from mmada_jax.token_layout import TokenLayout
-from mmada_jax.training.checkpoint import Checkpointer
+from mmada_jax.training.checkpoint import Checkpointer, restore_params
 from mmada_jax.training.flops import peak_tflops_per_device, train_flops_per_token
 from mmada_jax.training.logging import MetricLogger
 from mmada_jax.training.optimizer import make_optimizer
@@ -108,6 +108,11 @@ def train(config, workdir: str, *, stop_after: int | None = None, batch_source=N
     else:
         state = init_train_state(setup.model, setup.tx, cfg, setup.mesh,
                                  jax.random.key(cfg.train.seed), setup.state_shardings)
+        if cfg.train.init_from:
+            params, src_step = restore_params(cfg.train.init_from, setup.abstract_state)
+            state = state.replace(params=params)
+            print(f"initialized parameters from {cfg.train.init_from} step {src_step}",
+                  flush=True)
         start = 0
 
     first = next(source)
