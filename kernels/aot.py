@@ -9,6 +9,7 @@ Kernels are traced with interpret mode off, so the Pallas kernels lower through 
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import jax
@@ -23,6 +24,9 @@ from mmada_jax.kernels import common
 def topology_mesh(topology: str = "v5e:2x2", mesh_shape: Sequence[int] | None = None,
                   axis_names: Sequence[str] = ("data", "fsdp", "tensor")) -> Mesh:
     """A mesh (Auto axes) over the compile-only devices of a TPU topology like 'v5e:2x2'."""
+    # compile-only: no TPU is opened, so other libtpu users on this host must not block us
+    os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
+    os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")
     devices = topologies.get_topology_desc(topology, "tpu").devices
     shape = tuple(mesh_shape) if mesh_shape is not None else (len(devices),) + (1,) * (len(axis_names) - 1)
     if int(np.prod(shape)) != len(devices):

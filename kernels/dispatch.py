@@ -2,7 +2,8 @@
 
 Names: 'pallas' (GPU kernel on GPU, TPU kernel elsewhere, interpret mode on CPU),
 'pallas_tpu', 'pallas_gpu', 'pallas_decode' (split-key decode kernel, forward only),
-'cudnn' (jax.nn.dot_product_attention), '__auto__'. Every kernel impl runs per shard
+'cudnn' (jax.nn.dot_product_attention), 'gpu_best' (per call: Pallas for packed
+segments, cuDNN otherwise), '__auto__'. Every kernel impl runs per shard
 (`sharding.sharded_attention`) when called under a mesh that splits batch or heads.
 """
 
@@ -18,8 +19,10 @@ from mmada_jax.kernels import mask as mask_lib
 from mmada_jax.kernels.sharding import sharded_attention
 from mmada_jax.model.attention import register_attention_impl
 
-# impl='auto' on GPU: the faster kernel as measured in benchmarks/results/attention.md.
-GPU_AUTO = "cudnn"
+# impl='auto' on GPU: 'gpu_best' picks per call what measured faster on an H100
+# (benchmarks/results/attention.md): the Pallas kernel for packed segments (it skips the
+# cross-segment blocks, ~3x cuDNN's boolean mask), cuDNN otherwise (unmasked or padding).
+GPU_AUTO = "gpu_best"
 
 
 def _tpu(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, scale=None):
@@ -95,6 +98,12 @@ def _cudnn(q, k, v, **kw):
     return cudnn_attention(q, k, v, **kw)
 
 
+def _gpu_best(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, scale=None):
+    fn = _gpu if segment_ids is not None else _cudnn
+    return fn(q, k, v, key_mask=key_mask, segment_ids=segment_ids,
+              kv_segment_ids=kv_segment_ids, scale=scale)
+
+
 def auto_impl() -> str:
     """'pallas' on TPU, the faster measured kernel on GPU, 'xla' on CPU."""
     backend = jax.default_backend()
@@ -110,4 +119,5 @@ register_attention_impl("pallas_tpu", sharded_attention(_tpu))
 register_attention_impl("pallas_gpu", sharded_attention(_gpu))
 register_attention_impl("pallas_decode", sharded_attention(_decode))
 register_attention_impl("cudnn", sharded_attention(_cudnn))
+register_attention_impl("gpu_best", sharded_attention(_gpu_best))
 register_attention_impl("__auto__", auto_impl)

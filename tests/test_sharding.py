@@ -84,3 +84,20 @@ def test_grad_accumulation_averages_micro_batch_gradients():
     for a, b in zip(jax.tree_util.tree_leaves(new.params), jax.tree_util.tree_leaves(expect)):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         assert np.linalg.norm(a - b) / np.linalg.norm(b) < 1e-6
+
+
+def test_nonfinite_step_is_skipped_and_counted():
+    import jax.numpy as jnp
+    c = _config((1, 1, 1))
+    s = build(c, jax.devices()[:1])
+    state = init_train_state(s.model, s.tx, c, s.mesh, jax.random.key(0), s.state_shardings)
+    batch = next(build_batch_source(c, s.layout))
+    step = jit_train_step(s.model, s.tx, c, s.layout, s.mesh, s.state_shardings, batch)
+    before = jax.tree_util.tree_map(np.asarray, state.params)
+    poisoned = state.replace(params=dict(state.params, ln_f={"scale": jnp.full_like(
+        state.params["ln_f"]["scale"], jnp.nan)}))
+    new, m = step(poisoned, to_global(batch, step.batch_shardings))
+    assert int(m["update_skipped"]) == 1 and int(new.nonfinite_in_row) == 1
+    assert int(new.nonfinite_total) == 1 and int(new.step) == 1
+    np.testing.assert_array_equal(np.asarray(new.params["wte"]["embedding"]),
+                                  before["wte"]["embedding"])

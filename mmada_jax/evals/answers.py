@@ -63,7 +63,8 @@ def parse_number(s: str) -> float | None:
         return None
     t = s.strip()
     t = re.sub(r"\\(?:d|t)?frac\{([^{}]+)\}\{([^{}]+)\}", r"\1/\2", t)
-    t = re.sub(r"\\[,!;: ]|\\text\{[^{}]*\}|\\%|\\\$", lambda m: "%" if m.group() == "\\%" else "", t)
+    t = re.sub(r"\\[,!;: ]|\\text\{[^{}]*\}|\\%|\\\$",
+               lambda m: "%" if m.group() == "\\%" else "", t)
     t = t.strip().lstrip(",;:!?([{\"'").rstrip(".,;:!?)]}\"'").strip()
     t = re.sub(r"\s+[A-Za-z][A-Za-z.]*$", "", t)  # trailing unit word: "5 dollars", "12 cm"
     t = t.replace("$", "").replace("%", "").replace(" ", "")

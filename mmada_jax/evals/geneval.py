@@ -130,8 +130,8 @@ def summarize(tags: Sequence[str], correct: Sequence[bool]) -> dict:
     for t, c in zip(tags, correct):
         by[t].append(bool(c))
     per = {t: mean(v) for t, v in sorted(by.items())}
-    return dict(overall=mean(per.values()), per_tag=per, counts={t: len(v) for t, v in sorted(by.items())},
-                n=len(correct))
+    counts = {t: len(v) for t, v in sorted(by.items())}
+    return dict(overall=mean(per.values()), per_tag=per, counts=counts, n=len(correct))
 
 
 def score_geneval(metadata: Sequence[dict], detections: Sequence[Sequence[dict]], **kw) -> dict:
@@ -153,7 +153,8 @@ def validate_metadata(rec: dict, where: str, class_key: str = "class"):
     for field in ("include", "exclude"):
         for j, spec in enumerate(rec.get(field, [])):
             if class_key not in spec and "class" not in spec or "count" not in spec:
-                raise EvalDataError(f"{where}: {field}[{j}] needs '{class_key}' and 'count': {spec}")
+                raise EvalDataError(f"{where}: {field}[{j}] needs '{class_key}' and 'count': "
+                                    f"{spec}")
             if "position" in spec:
                 pos = spec["position"]
                 if (field != "include" or not isinstance(pos, list) or len(pos) != 2

@@ -52,7 +52,8 @@ def _answer_letter(ans, where: str, num_choices: int) -> str:
         return LETTERS[ans]
     if isinstance(ans, str) and ans.strip().upper() in LETTERS[:num_choices]:
         return ans.strip().upper()
-    raise EvalDataError(f"{where}: field 'answer' must be 0..{num_choices - 1} or a letter, got {ans!r}")
+    raise EvalDataError(f"{where}: field 'answer' must be 0..{num_choices - 1} or a letter, "
+                        f"got {ans!r}")
 
 
 def read_mmlu(path: str | os.PathLike) -> list[dict]:

@@ -32,7 +32,8 @@ def read_pope(path: str | os.PathLike) -> list[dict]:
     for i, r in enumerate(recs, 1):
         lab = str(r["label"]).strip().lower()
         if lab not in ("yes", "no"):
-            raise EvalDataError(f"{path}: record {i}, field 'label': expected yes/no, got {r['label']!r}")
+            raise EvalDataError(f"{path}: record {i}, field 'label': expected yes/no, "
+                                f"got {r['label']!r}")
         r["label"] = lab
     return recs
 

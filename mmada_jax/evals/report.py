@@ -45,8 +45,8 @@ def write_report(path: str | os.PathLike, results: Mapping[str, Any], *,
     res = dict(results)
     if drop_per_sample:
         per = {"correct", "predictions", "scores", "reasons"}
-        res = {k: ({kk: vv for kk, vv in v.items() if kk not in per} if isinstance(v, Mapping) else v)
-               for k, v in res.items()}
+        res = {k: ({kk: vv for kk, vv in v.items() if kk not in per}
+                   if isinstance(v, Mapping) else v) for k, v in res.items()}
     doc = to_jsonable(dict(results=res, config=config or {},
                            meta=dict(written_at=datetime.datetime.now(datetime.timezone.utc)
                                      .isoformat(timespec="seconds"), **meta)))

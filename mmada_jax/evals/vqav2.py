@@ -139,5 +139,5 @@ def score_vqav2(responses: Sequence[str], records: Sequence[dict],
     by_type = defaultdict(list)
     for s, rec in zip(scores, records):
         by_type[rec.get("answer_type", "all")].append(s)
-    return dict(accuracy=mean(scores), per_answer_type={k: mean(v) for k, v in sorted(by_type.items())},
-                n=len(scores), scores=scores)
+    per_type = {k: mean(v) for k, v in sorted(by_type.items())}
+    return dict(accuracy=mean(scores), per_answer_type=per_type, n=len(scores), scores=scores)

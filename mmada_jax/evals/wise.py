@@ -63,8 +63,9 @@ def score_wise_attributes(records: Sequence[dict], objects: Sequence[Sequence[An
     by = defaultdict(list)
     for i, rec in enumerate(records):
         by[rec.get("category", "all")].append(i)
-    per = {c: dict(accuracy=mean(correct[i] for i in ix), attribute_recall=mean(recall[i] for i in ix),
-                   n=len(ix)) for c, ix in sorted(by.items())}
+    per = {c: dict(accuracy=mean(correct[i] for i in ix),
+                   attribute_recall=mean(recall[i] for i in ix), n=len(ix))
+           for c, ix in sorted(by.items())}
     return dict(accuracy=mean(correct), attribute_recall=mean(recall), per_category=per,
                 n=len(correct), correct=correct)
 

@@ -53,13 +53,15 @@ def _as_groups(rewards, group_size: int | None, fn: str):
     rewards = jnp.asarray(rewards, jnp.float32)
     if rewards.ndim == 2:
         if group_size is not None and group_size != rewards.shape[1]:
-            raise ValueError(f"{fn}: rewards are [P, G]={rewards.shape} but group_size={group_size}")
+            raise ValueError(f"{fn}: rewards are [P, G]={rewards.shape} but "
+                             f"group_size={group_size}")
         return rewards
     if rewards.ndim != 1 or group_size is None:
         raise ValueError(f"{fn}: rewards must be [P, G], or [P*G] with group_size; got shape "
                          f"{rewards.shape}, group_size={group_size}")
     if group_size < 1 or rewards.shape[0] % group_size:
-        raise ValueError(f"{fn}: {rewards.shape[0]} rewards do not split into groups of {group_size}")
+        raise ValueError(f"{fn}: {rewards.shape[0]} rewards do not split into groups of "
+                         f"{group_size}")
     return rewards.reshape(-1, group_size)
 
 

@@ -80,7 +80,8 @@ def unigrpo_loss(logp_new, logp_old, logp_ref, advantages, weights, *, clip_eps:
         named["logp_ref"] = logp_ref
     for k, v in named.items():
         if jnp.shape(v) != logp_new.shape:
-            raise ValueError(f"unigrpo_loss: {k} has shape {jnp.shape(v)}, expected {logp_new.shape}")
+            raise ValueError(f"unigrpo_loss: {k} has shape {jnp.shape(v)}, expected "
+                             f"{logp_new.shape}")
     logp_old = jax.lax.stop_gradient(jnp.asarray(logp_old, jnp.float32))
     adv = jax.lax.stop_gradient(jnp.asarray(advantages, jnp.float32))
     w = jax.lax.stop_gradient(jnp.asarray(weights, jnp.float32))

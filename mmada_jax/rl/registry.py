@@ -32,7 +32,8 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise KeyError(f"unknown {self.kind} {name!r}; registered: {sorted(self._entries)}") from None
+            raise KeyError(f"unknown {self.kind} {name!r}; registered: "
+                           f"{sorted(self._entries)}") from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -149,16 +149,18 @@ def make_train_step(model, tx, config, layout, lr_schedule=None):
             grads = jax.tree_util.tree_map(lambda g: g / accum, grads)
             metrics = jax.tree_util.tree_map(
                 lambda x: x.mean(0) if jnp.issubdtype(x.dtype, jnp.floating) else x.sum(0), ms)
-        gnorm = optax.global_norm(grads)
+        gnorm = optax.tree.norm(grads)
         finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(gnorm)
-        updates, new_opt = tx.update(grads, state.opt_state, state.params)
-        new_params = optax.apply_updates(state.params, updates)
-        keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
-            lambda a, b: jnp.where(finite, a, b), new, old)
+
+        def apply(_):
+            updates, new_opt = tx.update(grads, state.opt_state, state.params)
+            return optax.apply_updates(state.params, updates), new_opt
+
+        # lax.cond: the skip branch costs nothing, unlike a where() over every parameter.
+        new_params, new_opt = jax.lax.cond(finite, apply,
+                                           lambda _: (state.params, state.opt_state), None)
         new_state = state.replace(
-            step=state.step + 1,
-            params=keep(new_params, state.params),
-            opt_state=keep(new_opt, state.opt_state),
+            step=state.step + 1, params=new_params, opt_state=new_opt,
             nonfinite_in_row=jnp.where(finite, 0, state.nonfinite_in_row + 1),
             nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32))
         metrics = dict(metrics, grad_norm=gnorm, update_skipped=(~finite).astype(jnp.int32),
