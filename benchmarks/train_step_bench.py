@@ -19,7 +19,8 @@ import numpy as np
 OFFICIAL_MS = 156.7
 
 
-def bench(impl: str, steps: int, seq_len: int, remat: str, layers: int):
+def bench(impl: str, steps: int, seq_len: int, remat: str, layers: int,
+          logits_dtype: str = "float32"):
     from mmada_jax.config import base_config, model_config
     from mmada_jax.data import build_batch_source
     from mmada_jax.training.flops import peak_tflops_per_device, train_flops_per_token
@@ -27,7 +28,8 @@ def bench(impl: str, steps: int, seq_len: int, remat: str, layers: int):
     from mmada_jax.training.step import init_train_state, jit_train_step
 
     c = base_config()
-    c.model = model_config("8b", n_layers=layers, attention_impl=impl, remat=remat)
+    c.model = model_config("8b", n_layers=layers, attention_impl=impl, remat=remat,
+                           logits_dtype=logits_dtype)
     c.tokens.preset = "mmada_8b"
     c.seq_len = seq_len
     c.data.max_text_len = 512 if seq_len >= 1539 else 128
@@ -58,7 +60,7 @@ def bench(impl: str, steps: int, seq_len: int, remat: str, layers: int):
     tokens = 4 * seq_len
     flops = train_flops_per_token(s.model.cfg, seq_len) * tokens
     peak = peak_tflops_per_device() or 989.0
-    return dict(impl=impl, seq_len=seq_len, remat=remat, ms=ms, tokens_per_s=tokens / ms * 1e3,
+    return dict(impl=impl, seq_len=seq_len, remat=remat, logits=logits_dtype, ms=ms, tokens_per_s=tokens / ms * 1e3,
                 tflops=flops / ms / 1e9, mfu=flops / (ms / 1e3) / (peak * 1e12),
                 speedup_vs_official=OFFICIAL_MS / ms, compile_s=compile_s,
                 loss=float(m["loss"]),
@@ -73,23 +75,26 @@ def main():
     ap.add_argument("--remat", default="none")
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--logits_dtype", default="float32,bfloat16")
     a = ap.parse_args()
     print("device:", jax.devices()[0].device_kind, "jax", jax.__version__, flush=True)
     rows = []
-    for impl in a.impls.split(","):
-        try:
-            r = bench(impl, a.steps, a.seq_len, a.remat, a.layers)
-        except Exception as e:  # keep going: report the failure in the table
-            r = dict(impl=impl, error=f"{type(e).__name__}: {str(e)[:300]}")
-        rows.append(r)
-        print(json.dumps(r), flush=True)
-    print(f"\n| impl | seq | ms/step | tokens/s | TFLOP/s | MFU | vs official {OFFICIAL_MS} ms |")
-    print("|---|---|---|---|---|---|---|")
+    for logits_dtype in a.logits_dtype.split(","):
+        for impl in a.impls.split(","):
+            try:
+                r = bench(impl, a.steps, a.seq_len, a.remat, a.layers, logits_dtype)
+            except Exception as e:  # keep going: report the failure in the table
+                r = dict(impl=impl, logits=logits_dtype,
+                         error=f"{type(e).__name__}: {str(e)[:300]}")
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+    print(f"\n| impl | logits | seq | ms/step | tokens/s | TFLOP/s | MFU | vs official {OFFICIAL_MS} ms |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['impl']} | error: {r['error'][:80]} |")
+            print(f"| {r['impl']} | {r['logits']} | error: {r['error'][:80]} |")
         else:
-            print(f"| {r['impl']} | {r['seq_len']} | {r['ms']:.1f} | {r['tokens_per_s']:.0f} | "
+            print(f"| {r['impl']} | {r['logits']} | {r['seq_len']} | {r['ms']:.1f} | {r['tokens_per_s']:.0f} | "
                   f"{r['tflops']:.0f} | {100 * r['mfu']:.1f}% | {r['speedup_vs_official']:.2f}x |")
     if a.out:
         with open(a.out, "w") as f:

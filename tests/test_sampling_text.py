@@ -110,8 +110,8 @@ def test_errors_name_the_problem(setup):
     lay = setup["layout"]
     with pytest.raises(ValueError, match="prompt 1 has 5 tokens; the limit is 4"):
         left_pad([[1, 2], [1, 2, 3, 4, 5]], lay.eos, max_len=4)
-    with pytest.raises(ValueError, match="prompt of 100 tokens.*max_seq_len 128.*at most 116"):
-        generate_text(setup["lg"], np.ones((1, 100), np.int32), None, None,
+    with pytest.raises(ValueError, match="prompt of 120 tokens.*max_seq_len 128.*at most 116"):
+        generate_text(setup["lg"], np.ones((1, 120), np.int32), None, None,
                       TextSamplerConfig(gen_length=12, block_length=4, steps=3), lay)
     with pytest.raises(ValueError, match="not a multiple of block_length"):
         TextSamplerConfig(gen_length=10, block_length=4).validate()

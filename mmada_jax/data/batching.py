@@ -18,6 +18,7 @@ import numpy as np
 from mmada_jax.data import images as image_lib
 from mmada_jax.data import rows as rows_lib
 
+MAX_CONSECUTIVE_SKIPS = 1000
 # Row type each task objective takes (config.tasks.<t>.objective).
 ROW_KIND = {"image_mask": "t2i", "text_lm": "lm", "text_answer": "mmu"}
 # Example kinds a row type accepts.
@@ -43,7 +44,8 @@ class RowMaker:
 
     def __init__(self, name: str, component, row_kind: str, layout, encode, *, seq_len: int,
                  max_text_len: int, num_image_tokens: int, image_size: int,
-                 caption_dropout: float, train: bool, code_grid: tuple, code_cache=None):
+                 caption_dropout: float, train: bool, code_grid: tuple, code_cache=None,
+                 think_prompt: bool = True):
         self.name, self.component, self.row_kind = name, component, row_kind
         self.layout, self.encode = layout, encode
         self.seq_len, self.max_text_len = seq_len, max_text_len
@@ -51,6 +53,7 @@ class RowMaker:
         self.caption_dropout, self.train = caption_dropout, train
         self.code_grid, self.code_cache = tuple(code_grid), code_cache
         self.with_image = row_kind in ("t2i", "mmu")
+        self.think_prompt = think_prompt
 
     def __call__(self, raw, rng: np.random.Generator):
         try:
@@ -95,7 +98,7 @@ class RowMaker:
         if has_image and self.row_kind != "mmu":
             raise ValueError(f"component {self.name}: image example in a text-only task")
         prompt, answer = rows_lib.conversation_ids(ex["messages"], lay, enc,
-                                                   think=bool(ex.get("think")))
+                                                   think=bool(ex.get("think")) and self.think_prompt)
         seg = rows_lib.prompt_answer_segment(prompt, answer, lay, self.seq_len,
                                              self.num_image_tokens if has_image else 0)
         if self.with_image:
@@ -150,8 +153,9 @@ class _RowBatcherIter(grain.DatasetIterator):
         return el
 
     def _good(self, stats, msgs):
-        """Next non-skipped element (stays pending until `_take`)."""
-        while True:
+        """Next non-skipped element (stays pending until `_take`). Only a source with no usable
+        example in MAX_CONSECUTIVE_SKIPS (a configuration error, not bad data) raises."""
+        for _ in range(MAX_CONSECUTIVE_SKIPS):
             el = self._pull()
             if "_skip" not in el:
                 return el
@@ -159,6 +163,8 @@ class _RowBatcherIter(grain.DatasetIterator):
             stats[f"skipped/{el['_skip']}"] += 1
             if len(msgs) < 3:
                 msgs.append(el["_msg"])
+        raise RuntimeError(f"task {self.cfg.task}: {MAX_CONSECUTIVE_SKIPS} examples in a row were "
+                           f"unusable; last: {el['_msg']}")
 
     def _account(self, el, stats):
         stats[f"rows/{self.cfg.task}/{el['_component']}"] += 1

@@ -20,6 +20,7 @@ config.data keys read (see `data_config()` for defaults):
   image_size        pixels (square) fed to codes_fn; num_image_tokens V = code grid cells.
   max_text_len      t2i caption budget (the t2i row is max_text_len + V + 3 <= config.seq_len).
   caption_dropout   probability a t2i caption is dropped (training only; `train`).
+  think_prompt      prepend the thinking instruction to the user turn of CoT examples.
   pack              comma-separated text tasks to pack (segment_ids), e.g. 'lm'.
   tokenizer         'byte' (a byte-level encoder for small custom layouts) when no tokenizer is
                     passed to the builder.
@@ -57,6 +58,7 @@ def data_config() -> ml_collections.ConfigDict:
         source="shapesworld", seed=0, shuffle=True, train=True, num_workers=0, prefetch=2,
         read_threads=1, data_dir="~/.cache/mmada_jax/data", build_if_missing=True,
         image_size=64, num_image_tokens=16, max_text_len=32, caption_dropout=0.1, pack="",
+        think_prompt=True,
         tokenizer="byte",
         shapesworld=dict(use_tfds=True, split="train", num_train=20000, num_test=1000,
                          knowledge_fraction=0.2),
@@ -185,7 +187,8 @@ def build_dataset(config, layout, *, tokenizer=None, process_index=0, process_co
                 cname, comp, kind, layout, encode, seq_len=config.seq_len,
                 max_text_len=int(d.max_text_len), num_image_tokens=v,
                 image_size=int(d.image_size), caption_dropout=float(d.caption_dropout),
-                train=bool(_get(d, "train", True)), code_grid=code_grid, code_cache=cache),
+                train=bool(_get(d, "train", True)), code_grid=code_grid, code_cache=cache,
+                think_prompt=bool(_get(d, "think_prompt", True))),
                 seed=seed + 1)
             parts[cname] = ds.to_iter_dataset(grain.ReadOptions(
                 num_threads=int(_get(d, "read_threads", 1)), prefetch_buffer_size=8))

@@ -56,3 +56,20 @@ def dense(features: int, axes: tuple[str, str], name: str, dtype, param_dtype, i
     return nn.Dense(features, use_bias=False, dtype=dtype, param_dtype=param_dtype, name=name,
                     kernel_init=nn.with_logical_partitioning(
                         nn.initializers.normal(init_std), axes))
+
+
+class Embed(nn.Module):
+    """Token embedding [V, D]; gathers rows in the parameter dtype, then casts only those rows
+    (Flax's nn.Embed would cast the whole table to the compute dtype every step)."""
+    num_embeddings: int
+    features: int
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+    init_std: float = 0.02
+
+    @nn.compact
+    def __call__(self, tokens):
+        table = self.param("embedding", nn.with_logical_partitioning(
+            nn.initializers.normal(self.init_std), ("vocab", "embed")),
+            (self.num_embeddings, self.features), self.param_dtype)
+        return jnp.take(table, tokens, axis=0).astype(self.dtype)

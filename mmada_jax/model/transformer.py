@@ -18,7 +18,7 @@ from flax import linen as nn
 from jax.ad_checkpoint import checkpoint_name
 
 from mmada_jax.model.attention import attention
-from mmada_jax.model.layers import RMSNorm, apply_rope, dense, dtype_of, rope_tables
+from mmada_jax.model.layers import Embed, RMSNorm, apply_rope, dense, dtype_of, rope_tables
 from mmada_jax.model.remat import remat_policy
 
 
@@ -103,9 +103,7 @@ class MMaDAModel(nn.Module):
     def setup(self):
         c = self.cfg
         dt, pdt = dtype_of(c.dtype), dtype_of(c.param_dtype)
-        self.wte = nn.Embed(c.vocab_size, c.d_model, dtype=dt, param_dtype=pdt,
-                            embedding_init=nn.with_logical_partitioning(
-                                nn.initializers.normal(c.init_std), ("vocab", "embed")))
+        self.wte = Embed(c.vocab_size, c.d_model, dt, pdt, c.init_std)
         use_remat, policy = remat_policy(c.remat)
         if c.scan_layers:
             blk = _ScanBlock

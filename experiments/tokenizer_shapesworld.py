@@ -1,0 +1,47 @@
+"""A small MAGVIT-v2 (LFQ) tokenizer for 64x64 ShapesWorld images: 16x16 codes of 10 bits.
+
+    python -m mmada_jax.train_tokenizer --config experiments/tokenizer_shapesworld.py \
+        --workdir runs/tok_shapesworld
+
+Variants: `--config experiments/tokenizer_shapesworld.py:8x8` gives 8x8 codes (one more level);
+`:runlocal` is a seconds-long smoke run.
+"""
+
+from mmada_jax.train_tokenizer import base_tokenizer_config
+
+
+def get_config(arg=None):
+    c = base_tokenizer_config()
+    c.name = "tokenizer_shapesworld"
+    c.magvit.ch = 16
+    c.magvit.ch_mult = [1, 2, 2]  # 64 -> 16 (two downsamples)
+    c.magvit.num_res_blocks = [1, 1, 1]
+    c.magvit.dec_ch_mult = [1, 2, 2]
+    c.magvit.dec_num_res_blocks = [1, 1, 1]
+    c.magvit.bits = 10
+    c.magvit.num_groups = 8
+    c.loss.recon = "l2"
+    c.batch_size = 16
+    c.optim.lr = 2e-3
+    c.optim.warmup_steps = 30
+    c.train.steps = 400
+    c.train.log_every = 20
+    c.train.ckpt_every = 200
+    c.train.eval_every = 200
+    c.train.eval_images = 64
+    if arg == "8x8":
+        c.magvit.ch_mult = [1, 2, 2, 4]  # 64 -> 8
+        c.magvit.num_res_blocks = [1, 1, 1, 1]
+        c.magvit.dec_ch_mult = [1, 2, 2, 4]
+        c.magvit.dec_num_res_blocks = [1, 1, 1, 1]
+    elif arg == "runlocal":
+        c.magvit.ch = 8
+        c.magvit.num_groups = 4
+        c.batch_size = 8
+        c.train.steps = 4
+        c.train.log_every = 2
+        c.train.eval_every = 0
+        c.train.eval_images = 8
+    elif arg not in (None, ""):
+        raise ValueError(f"tokenizer_shapesworld: unknown variant {arg!r} (8x8, runlocal)")
+    return c

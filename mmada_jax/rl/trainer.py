@@ -1,0 +1,407 @@
+"""UniGRPO training (spec section 5) on the foundation's pieces: `training.loop.build` (mesh, model,
+optimizer, state shardings), `TrainState`, `Checkpointer`, `MetricLogger`.
+
+One outer step:
+  1. prompts per task (`config.rl.tasks`: reasoning / vqa / t2i), each repeated G times;
+  2. rollouts with the current policy through the samplers (`rl.rollout`), decoded;
+  3. rewards per task (registry `rl.rewards`), group-normalized advantages, groups with no signal
+     (constant rewards, or a pass rate outside [filter_low, filter_high]) weighted 0;
+  4. mu * m fresh response-only masks with stratified ratios (`rl.masking.unigrpo_masks`), split
+     into mu inner iterations of m masks each;
+  5. old-policy and frozen-reference log-likelihoods on every mask (no gradient);
+  6. mu inner updates; update i scores the masks of iteration i: the clipped GRPO objective with
+     the k3 KL to the reference (`rl.losses.unigrpo_loss`) -> AdamW (the pure `grpo_step`).
+
+    python -m mmada_jax.grpo --config experiments/sw_grpo.py --workdir runs/sw_grpo
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from mmada_jax.rl import advantages as adv_lib
+from mmada_jax.rl import logprob, losses, masking
+from mmada_jax.rl.config import GRPOConfig
+from mmada_jax.sharding import use_mesh
+
+EXTRA_SECTIONS = ("rl", "eval")  # config sections the foundation's validate() does not know
+
+
+# ---------------------------------------------------------------------------- config
+def rl_config() -> ml_collections.ConfigDict:
+    """Defaults of `config.rl` (see experiments/sw_grpo.py for a tuned copy)."""
+    return ml_collections.ConfigDict(dict(
+        steps=20, init_from="", seed=0, log_every=1, ckpt_every=10,
+        group_size=4, num_iterations=2, mask_samples=1, t_min=0.1, t_max=0.9,
+        clip_eps=0.2, clip_eps_high=0.0, beta=0.01, advantage_estimator="grpo", adv_eps=1e-4,
+        policy_loss="grpo_clip", filter_low=0.0, filter_high=1.0,
+        prompt_len=96,  # text and mmu prompts are left-padded to this many tokens
+        tasks=dict(
+            reasoning=dict(prompts=2, rewards=dict(correctness=1.0, format=1.0),
+                           pass_threshold=2.0),
+            vqa=dict(prompts=2, rewards=dict(correctness=1.0, format=1.0), pass_threshold=2.0),
+            t2i=dict(prompts=2, rewards=dict(scene_judge=2.0), pass_threshold=2.0),
+        ),
+        text_sampler=dict(gen_length=64, steps=32, block_length=32, temperature=1.0,
+                          remasking="low_confidence"),
+        image_sampler=dict(steps=8, guidance_scale=1.0, temperature=1.0, token_temperature=1.0),
+    ))
+
+
+def split_config(config):
+    """(config the foundation validates, {section: ConfigDict} of the extra sections)."""
+    d = config.to_dict()
+    extras = {k: ml_collections.ConfigDict(d.pop(k)) for k in EXTRA_SECTIONS if k in d}
+    return ml_collections.ConfigDict(d), extras
+
+
+def grpo_config(rl) -> GRPOConfig:
+    """The rl engineer's frozen GRPOConfig (hashable: a static argument of the jitted step)."""
+    return GRPOConfig(
+        group_size=int(rl.group_size), num_iterations=int(rl.num_iterations),
+        t_min=float(rl.t_min), t_max=float(rl.t_max), clip_eps=float(rl.clip_eps),
+        clip_eps_high=float(rl.clip_eps_high) or None, beta=float(rl.beta),
+        advantage_estimator=str(rl.advantage_estimator), adv_eps=float(rl.adv_eps),
+        policy_loss=str(rl.policy_loss), filter_low=float(rl.filter_low),
+        filter_high=float(rl.filter_high), pass_threshold=None, rewards={})
+
+
+# ---------------------------------------------------------------------------- pure functions
+def make_sequence_logprob(model, mask_id: int):
+    """fn(params, tokens [B,L], key_mask [B,L], positions [B,L], masks [B,m,L]) -> [B]: the
+    m-averaged masked log-likelihood of each response (`rl.logprob.sequence_logprob`)."""
+    def fn(params, tokens, key_mask, positions, masks):
+        def logits_fn(noisy):
+            return model.apply({"params": params}, noisy, key_mask=key_mask, positions=positions)
+        return logprob.sequence_logprob(logits_fn, tokens, jnp.moveaxis(masks, 1, 0), mask_id)
+    return fn
+
+
+def make_grpo_step(model, tx, mask_id: int, g: GRPOConfig):
+    """Pure `grpo_step(state, batch) -> (state, metrics)`.
+
+    batch: tokens, key_mask, positions [B, L]; masks [B, m, L] (this iteration's); logp_old,
+    logp_ref, advantages, weights [B]. Metrics: the loss's scalars, grad_norm, update_skipped and
+    per-row arrays (row_kl, row_ratio, row_clipped, row_logp) for per-task summaries.
+    A non-finite loss or gradient leaves params and optimizer state unchanged (as train_step)."""
+    seq_lp = make_sequence_logprob(model, mask_id)
+
+    def loss_fn(params, batch):
+        lp = seq_lp(params, batch["tokens"], batch["key_mask"], batch["positions"],
+                    batch["masks"])
+        loss, m = losses.unigrpo_loss(
+            lp, batch["logp_old"], batch["logp_ref"], batch["advantages"], batch["weights"],
+            clip_eps=g.clip_eps, beta=g.beta, clip_eps_high=g.clip_eps_high,
+            policy_loss=g.policy_loss)
+        return loss, (m, lp)
+
+    def step(state, batch):
+        (loss, (m, lp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch)
+        gnorm = optax.global_norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
+        updates, new_opt = tx.update(grads, state.opt_state, state.params)
+        new_params = optax.apply_updates(state.params, updates)
+        keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
+            lambda a, b: jnp.where(finite, a, b), new, old)
+        new_state = state.replace(
+            step=state.step + 1, params=keep(new_params, state.params),
+            opt_state=keep(new_opt, state.opt_state),
+            nonfinite_in_row=jnp.where(finite, 0, state.nonfinite_in_row + 1),
+            nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32))
+        lp = jax.lax.stop_gradient(lp)
+        ratio = jnp.exp(lp - batch["logp_old"])
+        hi = g.clip_eps if g.clip_eps_high is None else g.clip_eps_high
+        adv = batch["advantages"]
+        clipped = ((adv > 0) & (ratio > 1 + hi)) | ((adv < 0) & (ratio < 1 - g.clip_eps))
+        metrics = dict(m, grad_norm=gnorm, update_skipped=(~finite).astype(jnp.int32),
+                       nonfinite_in_row=new_state.nonfinite_in_row,
+                       row_kl=losses.k3_kl(lp, batch["logp_ref"]), row_ratio=ratio,
+                       row_clipped=clipped, row_logp=lp)
+        return new_state, metrics
+
+    return step
+
+
+def _rows_sharding(mesh, x):
+    return NamedSharding(mesh, P(("data", "fsdp"), *([None] * (np.ndim(x) - 1))))
+
+
+class GRPOFunctions:
+    """The jitted pieces on a mesh: `logprob(params, rows, masks)` and `step(state, batch)`."""
+
+    def __init__(self, setup, g: GRPOConfig):
+        self.setup, self.g = setup, g
+        model, mesh = setup.model, setup.mesh
+        mask_id = setup.layout.mask
+        self._lp = jax.jit(make_sequence_logprob(model, mask_id))
+        self._step = jax.jit(make_grpo_step(model, setup.tx, mask_id, g), donate_argnums=(0,))
+        self.param_shardings = setup.state_shardings.params
+
+    def put(self, tree):
+        mesh = self.setup.mesh
+        return jax.tree_util.tree_map(
+            lambda x: jax.device_put(np.asarray(x), _rows_sharding(mesh, x)), tree)
+
+    def logprob(self, params, rows, masks):
+        with use_mesh(self.setup.mesh):
+            r = self.put(dict(rows, masks=masks))
+            return self._lp(params, r["tokens"], r["key_mask"], r["positions"], r["masks"])
+
+    def step(self, state, batch):
+        with use_mesh(self.setup.mesh):
+            return self._step(state, self.put(batch))
+
+
+# ---------------------------------------------------------------------------- host side
+def rewards_for(task: str, tcfg, parser_judge=None):
+    """CombinedReward of a task from `config.rl.tasks.<task>.rewards` (name -> weight)."""
+    from mmada_jax.rl.rewards import CombinedReward
+    options = {}
+    if "scene_judge" in tcfg.rewards:
+        options["scene_judge"] = dict(judge=parser_judge or scene_judge)
+    return CombinedReward.from_weights(dict(tcfg.rewards), options)
+
+
+def scene_judge(image, scene_json) -> float:
+    """ShapesWorld parser: object F1 of the parsed image against the prompt's scene, in [0, 1]."""
+    from mmada_jax.data.shapesworld import parser, scenes
+    return float(parser.image_reward(image, scenes.Scene.from_json(scene_json)))
+
+
+@dataclasses.dataclass
+class RolloutBatch:
+    """Rollouts of one outer step, all tasks, prompt-major groups of G."""
+    rows: dict            # tokens, key_mask, positions [N, L]
+    region: np.ndarray    # [N, L]
+    task: list            # [N] task names
+    rewards: np.ndarray   # [N]
+    passed: np.ndarray    # [N] bool
+    parts: dict           # reward component name -> [N] (unweighted)
+    completions: list
+    prompts: list
+
+
+def group_stats(rewards, passed, tasks, g: GRPOConfig, group_size: int):
+    """(advantages [N], weights [N]) with groups filtered per `g` (pass rates from `passed`)."""
+    r = np.asarray(rewards, np.float32)
+    adv = np.asarray(adv_lib.group_advantages(r, group_size, eps=g.adv_eps,
+                                              estimator=g.advantage_estimator))
+    keep = np.asarray(adv_lib.group_filter(r, group_size, low=g.filter_low, high=g.filter_high,
+                                           passed=np.asarray(passed)))
+    return adv, keep
+
+
+class UniGRPO:
+    """Collects rollouts and runs the UniGRPO updates; `run(stop_after)` is the outer loop."""
+
+    def __init__(self, config, workdir: str, devices=None, text_tok=None, image_tok=None,
+                 log_stream=None):
+        from mmada_jax import assets
+        from mmada_jax.training.checkpoint import Checkpointer, restore_params
+        from mmada_jax.training.logging import MetricLogger
+        from mmada_jax.training.loop import build
+        from mmada_jax.training.step import init_train_state
+
+        base, extras = split_config(config)
+        rl = rl_config()
+        if "rl" in extras:
+            rl.update(extras["rl"])
+        self.rl, self.g = rl, grpo_config(rl)
+        base.train.steps = int(rl.steps) * int(rl.num_iterations)  # the lr schedule's updates
+        self.config, self.workdir = base, workdir
+        self.setup = build(base, devices)
+        self.layout = self.setup.layout
+        self.model = self.setup.model
+        self.text_tok = text_tok or assets.text_tokenizer(base, self.layout)
+        self.image_tok = image_tok or assets.image_tokenizer(base, self.layout)
+        self.fns = GRPOFunctions(self.setup, self.g)
+        os.makedirs(workdir, exist_ok=True)
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            f.write(config.to_json_best_effort(indent=2))
+        self.ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=base.train.keep_ckpts,
+                                 save_every=int(rl.ckpt_every), async_save=base.train.async_ckpt)
+        init_from = rl.init_from or base.train.init_from
+        state = init_train_state(self.model, self.setup.tx, base, self.setup.mesh,
+                                 jax.random.key(base.train.seed), self.setup.state_shardings)
+        if init_from:
+            ref, src = restore_params(init_from, self.setup.abstract_state)
+            print(f"[grpo] policy and reference from {init_from} step {src}", flush=True)
+        else:
+            ref = state.params
+            print("[grpo] warning: no rl.init_from; starting from random parameters", flush=True)
+        self.ref_params = jax.tree_util.tree_map(jnp.copy, ref)
+        self.start = self.ckpt.latest_step() or 0
+        if self.start:
+            state, _ = self.ckpt.restore(self.start, self.setup.abstract_state)
+            print(f"[grpo] resumed from step {self.start}", flush=True)
+        elif init_from:
+            state = state.replace(params=ref)
+        self.state = state
+        self.logger = MetricLogger(workdir, int(rl.steps), "grpo", base.train.tensorboard,
+                                   log_stream, self.start)
+        self.metrics_path = os.path.join(workdir, "metrics.jsonl")
+        self.tasks = [t for t, c in rl.tasks.items() if int(c.prompts) > 0]
+        if not self.tasks:
+            raise ValueError("config.rl.tasks: no task has prompts > 0")
+        self.rewards = {t: rewards_for(t, rl.tasks[t]) for t in self.tasks}
+        n = sum(int(rl.tasks[t].prompts) for t in self.tasks) * int(rl.group_size)
+        dp = self.setup.mesh.shape["data"] * self.setup.mesh.shape["fsdp"]
+        if n % dp:
+            raise ValueError(f"config.rl: {n} rollouts per step (sum of prompts x group_size) "
+                             f"is not divisible by the data-parallel size {dp}")
+
+    # ------------------------------------------------------------------ rollouts
+    def prompts_for(self, task: str, step: int) -> list[dict]:
+        from mmada_jax.evals import shapesworld_eval as swe
+        n = int(self.rl.tasks[task].prompts)
+        seed = int(self.rl.seed) * 100003 + step
+        if task == "reasoning":
+            return swe.reasoning_items(n, "train", seed)
+        if task == "vqa":
+            return swe.vqa_items(n, "train", seed)
+        if task == "t2i":
+            items = swe.t2i_items(1, "train", seed)
+            rng = np.random.default_rng(seed)
+            return [items[i] for i in rng.choice(len(items), n, replace=n > len(items))]
+        raise ValueError(f"config.rl.tasks: unknown task {task!r} (reasoning, vqa, t2i)")
+
+    def rollout(self, params, step: int) -> RolloutBatch:
+        from mmada_jax.rl import rollout as ro
+        from mmada_jax.sampling.image import ImageSamplerConfig
+        from mmada_jax.sampling.text import TextSamplerConfig
+        rl, lay, gsz = self.rl, self.layout, int(self.rl.group_size)
+        tcfg = TextSamplerConfig(**dict(rl.text_sampler))
+        icfg = ImageSamplerConfig(**dict(rl.image_sampler))
+        key = jax.random.fold_in(jax.random.key(int(rl.seed) + 17), step)
+        d = self.config.data
+        parts, tasks, rewards, passed, comps, prompts = [], [], [], [], [], []
+        pieces = {}
+        for ti, task in enumerate(self.tasks):
+            items = self.prompts_for(task, step)
+            k = jax.random.fold_in(key, ti)
+            if task == "t2i":
+                s = ro.sample_images(self.model, params, ro.repeat([it["prompt"] for it in items],
+                                                                  gsz), lay, self.text_tok,
+                                     self.image_tok, icfg, k, max_text_len=int(d.max_text_len),
+                                     num_image_tokens=int(d.num_image_tokens))
+                fields = dict(metadata=ro.repeat([it["scene"] for it in items], gsz))
+            else:
+                if task == "vqa":
+                    codes = ro.scene_codes([it["scene"] for it in items], self.image_tok,
+                                           int(d.image_size))
+                    ids = [ro.mmu_prompt(c, it["question"], lay, self.text_tok)
+                           for c, it in zip(codes, items)]
+                else:
+                    ids = [ro.chat_prompt(it["question"], lay, self.text_tok) for it in items]
+                s = ro.sample_text(self.model, params, ro.repeat(ids, gsz), lay, self.text_tok,
+                                   tcfg, k, prompt_len=int(rl.prompt_len))
+                fields = dict(answers=ro.repeat([it["answer"] for it in items], gsz))
+            qs = ro.repeat([it.get("question", it.get("prompt")) for it in items], gsz)
+            total, comp = self.rewards[task](qs, s.completions, **fields)
+            thr = self.rl.tasks[task].pass_threshold
+            parts.append(s)
+            tasks += [task] * len(total)
+            rewards.append(total)
+            passed.append(total >= float(thr))
+            comps += s.completions
+            prompts += qs
+            for name, v in comp.items():
+                pieces.setdefault(f"{task}/{name}", []).append(v)
+        s = ro.concat(parts, self.row_length())
+        return RolloutBatch(dict(tokens=s.tokens, key_mask=s.key_mask, positions=s.positions),
+                            s.region, tasks, np.concatenate(rewards), np.concatenate(passed),
+                            {k: np.concatenate(v) for k, v in pieces.items()}, comps, prompts)
+
+    def row_length(self) -> int:
+        """Fixed rollout row length (one compile): text P + gen, t2i T + V + 3."""
+        d, n = self.config.data, 0
+        if any(t != "t2i" for t in self.tasks):
+            n = int(self.rl.prompt_len) + int(self.rl.text_sampler.gen_length)
+        if "t2i" in self.tasks:
+            n = max(n, int(d.max_text_len) + int(d.num_image_tokens) + 3)
+        return n
+
+    # ------------------------------------------------------------------ one outer step
+    def train_step(self, step: int) -> dict:
+        rl, g = self.rl, self.g
+        t0 = time.perf_counter()
+        old_params = self.state.params
+        rb = self.rollout(old_params, step)
+        t_roll = time.perf_counter() - t0
+        gsz = int(rl.group_size)
+        adv, keep = group_stats(rb.rewards, rb.passed, rb.task, g, gsz)
+        mu, m = int(rl.num_iterations), int(rl.mask_samples)
+        key = jax.random.fold_in(jax.random.key(int(rl.seed) + 29), step)
+        masks, _ = masking.unigrpo_masks(key, jnp.asarray(rb.region), mu * m, g.t_min, g.t_max,
+                                         gsz)
+        masks = np.asarray(masks).reshape(mu, m, *rb.region.shape).transpose(0, 2, 1, 3)
+        old = [np.asarray(self.fns.logprob(old_params, rb.rows, masks[i])) for i in range(mu)]
+        ref = [np.asarray(self.fns.logprob(self.ref_params, rb.rows, masks[i]))
+               for i in range(mu)] if g.beta > 0 else old
+        ms = []
+        for i in range(mu):
+            batch = dict(rb.rows, masks=masks[i], logp_old=old[i], logp_ref=ref[i],
+                         advantages=adv.astype(np.float32), weights=keep.astype(np.float32))
+            self.state, mt = self.fns.step(self.state, batch)
+            ms.append(jax.device_get(mt))
+        return self._summarize(step, rb, adv, keep, ms, t_roll, time.perf_counter() - t0)
+
+    def _summarize(self, step, rb, adv, keep, ms, t_roll, t_all) -> dict:
+        tasks = np.asarray(rb.task)
+        out = {k: float(np.mean([x[k] for x in ms])) for k in
+               ("loss", "policy_loss", "kl", "clip_fraction", "ratio_mean", "grad_norm")}
+        out["kept_fraction"] = float(keep.mean())
+        out["reward_mean"] = float(rb.rewards.mean())
+        out["time/rollout_s"], out["time/step_s"] = t_roll, t_all
+        rlen = rb.region.sum(-1)
+        for t in dict.fromkeys(rb.task):
+            sel = tasks == t
+            out[f"{t}/reward_mean"] = float(rb.rewards[sel].mean())
+            out[f"{t}/reward_std"] = float(rb.rewards[sel].std())
+            out[f"{t}/pass_rate"] = float(rb.passed[sel].mean())
+            out[f"{t}/kept_fraction"] = float(keep[sel].mean())
+            out[f"{t}/response_len"] = float(rlen[sel].mean())
+            out[f"{t}/kl"] = float(np.mean([x["row_kl"][sel].mean() for x in ms]))
+            out[f"{t}/clip_fraction"] = float(np.mean([x["row_clipped"][sel].mean() for x in ms]))
+        for k, v in rb.parts.items():
+            out[f"{k}"] = float(v.mean())
+        return out
+
+    def run(self, stop_after: int | None = None) -> list[dict]:
+        total = int(self.rl.steps)
+        step, history = self.start, []
+        while step < total:
+            out = self.train_step(step)
+            step += 1
+            rate = self.logger.rate(step)
+            scalars = self.logger.log(step, out, dict(steps_per_s=rate))
+            history.append(dict(scalars, step=step))
+            if jax.process_index() == 0:
+                with open(self.metrics_path, "a") as f:
+                    f.write(json.dumps(dict(scalars, step=step)) + "\n")
+            self.ckpt.save(step, self.state, {"step": step})
+            if stop_after is not None and step - self.start >= stop_after:
+                break
+        self.ckpt.save_final(step, self.state, {"step": step})
+        self.ckpt.close()
+        self.logger.close()
+        return history
+
+
+def train_grpo(config, workdir: str, *, stop_after: int | None = None, devices=None,
+               text_tok=None, image_tok=None, log_stream=None) -> dict:
+    """Run (or resume) UniGRPO in `workdir`; returns {'history', 'state', 'setup'}."""
+    trainer = UniGRPO(config, workdir, devices, text_tok, image_tok, log_stream)
+    history = trainer.run(stop_after)
+    return dict(history=history, state=trainer.state, setup=trainer.setup)

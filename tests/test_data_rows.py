@@ -1,0 +1,115 @@
+"""Row layouts token by token (spec section 2) on a byte tokenizer, against hand-built references."""
+
+import numpy as np
+import pytest
+
+from mmada_jax.data import codes as codes_lib
+from mmada_jax.data import rows
+from mmada_jax.token_layout import TokenLayout
+from mmada_jax.tokenizers.chat import THINK_PREFIX
+
+L = TokenLayout.custom(256, 64)
+
+
+def enc(s):
+    return list(s.encode())
+
+
+@pytest.mark.parametrize("caption,T,V", [("a red circle", 20, 16), ("", 8, 4),
+                                         ("x" * 30, 10, 9), ("abcdefgh", 9, 4)])
+def test_t2i_row_exact(caption, T, V):
+    r = rows.t2i_row(enc(caption), L, T, V)
+    text = [L.t2i, L.bos] + enc(caption) + [L.eos]
+    if len(text) > T + 1:  # release rule: first T tokens, then eos
+        text = text[:T] + [L.eos]
+    pads = T + 1 - len(text)
+    want = [L.ipad] * pads + text + [L.soi] + [L.mask] * V + [L.eoi]
+    assert r["tokens"].tolist() == want
+    assert len(want) == T + V + 3
+    assert r["key_mask"].tolist() == [False] * pads + [True] * (len(want) - pads)
+    assert r["target_mask"].tolist() == [False] * (T + 2) + [True] * V + [False]
+    assert int(r["image_start"]) == T + 2
+
+
+def test_t2i_row_padded_to_longer_seq_len_and_too_short():
+    r = rows.t2i_row(enc("hi"), L, 6, 4, seq_len=16)
+    assert r["tokens"][13:].tolist() == [L.eos] * 3
+    assert not r["key_mask"][13:].any() and not r["target_mask"][13:].any()
+    with pytest.raises(rows.RowTooLong):
+        rows.t2i_row(enc("hi"), L, 6, 4, seq_len=12)
+
+
+def test_mmu_row_exact_prompt_mask():
+    msgs = [dict(role="user", content="How many?"), dict(role="assistant", content="<think> 2 </think> 2")]
+    prompt, answer = rows.conversation_ids(msgs, L, enc, think=True)
+    want_prompt = ([L.bos, L.start_header] + enc("user") + [L.end_header] + enc("\n")
+                   + enc(THINK_PREFIX + "How many?") + [L.eot_id, L.start_header]
+                   + enc("assistant") + [L.end_header] + enc("\n"))
+    assert prompt == want_prompt
+    V, S = 4, len(want_prompt) + 40
+    seg = rows.prompt_answer_segment(prompt, answer, L, S, num_image_tokens=V)
+    row = rows.pad_segment(seg, L, S)
+    head = [L.mmu, L.soi] + [L.mask] * V + [L.eoi] + want_prompt
+    body = enc("<think> 2 </think> 2") + [L.eot_id, L.eos]
+    want = head + body + [L.eos] * (S - len(head) - len(body))
+    assert row["tokens"].tolist() == want
+    assert row["target_mask"].tolist() == [False] * len(head) + [True] * (S - len(head))
+    assert row["key_mask"].all()
+    # the prompt ends right after the last <|end_header_id|> and its newline
+    last = max(i for i, t in enumerate(want) if t == L.end_header)
+    assert len(head) == last + 2
+
+
+def test_answer_truncation_keeps_eos_and_prompt_too_long():
+    prompt = [L.bos] + enc("question")
+    seg = rows.prompt_answer_segment(prompt, enc("a long answer here"), L, 14)
+    assert seg["tokens"].tolist() == prompt + enc("a long")[:4] + [L.eos]
+    assert seg["truncated"]
+    with pytest.raises(rows.RowTooLong):
+        rows.prompt_answer_segment(prompt, enc("x"), L, 10)
+
+
+def test_lm_row_exact_and_truncated():
+    seg = rows.lm_segment(enc("hello"), L, 10)
+    row = rows.pad_segment(seg, L, 10)
+    assert row["tokens"].tolist() == [L.bos] + enc("hello") + [L.eos] * 4
+    assert row["target_mask"].all() and row["key_mask"].all()
+    seg = rows.lm_segment(enc("abcdefghijkl"), L, 8)
+    assert seg["tokens"].tolist() == [L.bos] + enc("abcdef") + [L.eos] and seg["truncated"]
+
+
+def test_pack_segments():
+    a, b = rows.lm_segment(enc("ab"), L, 16), rows.lm_segment(enc("xyz"), L, 16)
+    row = rows.pack_segments([a, b], L, 12)
+    assert row["tokens"].tolist() == ([L.bos] + enc("ab") + [L.eos, L.bos] + enc("xyz")
+                                      + [L.eos] + [L.eos] * 3)
+    assert row["segment_ids"].tolist() == [1] * 4 + [2] * 5 + [0] * 3
+    with pytest.raises(rows.RowTooLong):
+        rows.pack_segments([a, b, b], L, 12)
+
+
+def test_fill_image_tokens():
+    r = rows.t2i_row(enc("c"), L, 5, 4)
+    batch = dict(tokens=np.stack([r["tokens"], r["tokens"]]), image_start=np.array([7, -1]))
+    codes = np.array([[[1, 2], [3, 63]], [[0, 0], [0, 0]]])
+    rows.fill_image_tokens(batch, codes, L)
+    assert batch["tokens"][0, 7:11].tolist() == [L.image_offset + c for c in (1, 2, 3, 63)]
+    assert (batch["tokens"][1] == r["tokens"]).all()
+    with pytest.raises(ValueError):
+        rows.fill_image_tokens(batch, codes + 64, L)
+
+
+def test_pool_quantize_matches_loop_reference():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (3, 8, 12, 3)).astype(np.float32)[:, :8, :8]
+    got = codes_lib.pool_quantize_codes(x, 4, 64)
+    n = 4
+    for b in range(3):
+        for i in range(4):
+            for j in range(4):
+                m = x[b, 2 * i:2 * i + 2, 2 * j:2 * j + 2].astype(np.float64).mean(axis=(0, 1))
+                q = [int(min(n - 1, max(0, round((v + 1) / 2 * (n - 1))))) for v in m]
+                assert got[b, i, j] == q[0] * 16 + q[1] * 4 + q[2]
+    dec = codes_lib.pool_quantize_decode(got, 8, 64)
+    assert dec.shape == (3, 8, 8, 3)
+    assert (codes_lib.pool_quantize_codes(dec, 4, 64) == got).all()

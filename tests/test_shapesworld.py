@@ -1,0 +1,158 @@
+"""ShapesWorld: generator, splits, text tasks checked against the scene, the parser's accuracy on
+clean and degraded images, and the TFDS build without TensorFlow."""
+
+import re
+import sys
+
+import numpy as np
+import pytest
+
+from mmada_jax.data.shapesworld import builder, knowledge, language, parser, reasoning
+from mmada_jax.data.shapesworld import scenes as sc
+
+
+def degrade(img, rng, sigma):
+    """Gaussian blur + noise + a slight global color shift (what a small image tokenizer adds)."""
+    x = parser.gaussian_blur(img.astype(np.float32), sigma)
+    x = x + rng.normal(0, 6, x.shape) + rng.uniform(-12, 12, 3)
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def test_generator_is_deterministic_and_in_range():
+    a = [sc.random_scene(np.random.default_rng([3, i])) for i in range(50)]
+    b = [sc.random_scene(np.random.default_rng([3, i])) for i in range(50)]
+    assert a == b
+    for s in a:
+        assert 1 <= len(s.objects) <= 4
+        assert len({o.cell for o in s.objects}) == len(s.objects)
+    assert (sc.render(a[0], 64) == sc.render(b[0], 64)).all()
+    assert sc.render(a[0], 256).shape == (256, 256, 3)
+
+
+def test_splits_hold_out_combos_and_items():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        assert not any(sc.is_held_out(o.color, o.shape) for o in sc.random_scene(rng, "train").objects)
+        assert any(sc.is_held_out(o.color, o.shape) for o in sc.random_scene(rng, "test").objects)
+        assert all(o.item not in knowledge.HELD_OUT_ITEMS
+                   for o in knowledge.knowledge_scene(rng, "train").objects)
+        ks = knowledge.knowledge_scene(rng, "test")
+        assert all(o.item in knowledge.HELD_OUT_ITEMS for o in ks.objects)
+        assert all((o.color, o.shape) == knowledge.FACTS[o.item][:2] for o in ks.objects)
+        prompt = knowledge.knowledge_prompt(ks, rng)
+        assert not any(c in prompt for c in sc.COLOR_NAMES if c != "orange")
+
+
+def _scene_from_caption(text):
+    """Independent reader of captions: every '<size> <color> <shape> ... <position>' mention."""
+    objs = []
+    pos_names = {sc.position_name(r, c): (r, c) for r in range(3) for c in range(3)}
+    pat = (r"(small|large) (\w+) (circle|square|triangle) (?:in|at) the ([a-z ]+?)(?:,| and|\.|$)"
+           r"|in the ([a-z ]+?), an? (small|large) (\w+) (circle|square|triangle)")
+    for m in re.finditer(pat, text):
+        if m.group(1):
+            size, color, shape, pos = m.group(1), m.group(2), m.group(3), m.group(4)
+        else:
+            pos, size, color, shape = m.group(5), m.group(6), m.group(7), m.group(8)
+        r, c = pos_names[pos.strip()]
+        objs.append(sc.Obj(shape, color, size, r, c))
+    return sc.Scene(tuple(objs))
+
+
+def test_captions_determine_the_scene():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        s = sc.random_scene(rng)
+        assert _scene_from_caption(language.caption(s, rng)).key() == s.key()
+
+
+def test_questions_answers_match_scene_and_pope_is_balanced():
+    rng = np.random.default_rng(2)
+    yes = 0
+    for i in range(400):
+        s = sc.random_scene(rng)
+        q = language.question(s, rng, ("count", "color", "position", "exists")[i % 4])
+        text = language.cot_answer(q["cot"], q["answer"])
+        assert text.startswith("<think> ") and language.extract_answer(text) == q["answer"]
+        if q["kind"] == "count":
+            m = re.match(r"How many (?:(\w+) shapes are there|(\w+)s are there|shapes)", q["question"])
+            color, shape = m.group(1), m.group(2)
+            n = sum((color is None or o.color == color) and (shape is None or o.shape == shape)
+                    for o in s.objects)
+            assert q["answer"] == str(n)
+        elif q["kind"] == "color":
+            pos = re.match(r"What color is the shape in the (.+)\?", q["question"]).group(1)
+            assert q["answer"] == [o.color for o in s.objects
+                                   if sc.position_name(o.row, o.col) == pos][0]
+        elif q["kind"] == "exists":
+            color, shape = re.match(r"Is there a (\w+) (\w+) in", q["question"]).groups()
+            truth = any(o.color == color and o.shape == shape for o in s.objects)
+            assert q["answer"] == ("yes" if truth else "no")
+            yes += truth
+    assert 35 <= yes <= 65  # ~50 of 100
+
+
+def test_arithmetic_answers_are_right_and_extractable():
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        p = reasoning.arithmetic_problem(rng)
+        # independent evaluation from the question text
+        v = int(re.match(r"\w+ has (\d+)", p["question"]).group(1))
+        for m in re.finditer(r"finds (\d+) more|gives away (\d+)|becomes (\d+) times", p["question"]):
+            a, s, k = m.groups()
+            v = v + int(a) if a else v - int(s) if s else v * int(k)
+        assert v >= 0 and p["answer"] == str(v)
+        assert reasoning.extract_int(language.cot_answer(p["cot"], p["answer"])) == v
+    assert reasoning.extract_int("<think> 3 + 4 = 7 </think> The answer is 7.") == 7
+    assert reasoning.extract_int("no number") is None
+
+
+def test_corpus_contains_facts():
+    rng = np.random.default_rng(4)
+    text = " ".join(reasoning.corpus_document(rng) for _ in range(200))
+    assert sum(item in text for item in knowledge.ITEMS) >= len(knowledge.ITEMS) - 2
+
+
+@pytest.mark.parametrize("size,sigma", [(64, 0.0), (64, 1.2), (32, 0.7), (128, 2.0)])
+def test_parser_accuracy_on_500_scenes(size, sigma):
+    rng = np.random.default_rng(size + int(sigma * 10))
+    n, ok = 500 if (size, sigma) in ((64, 0.0), (64, 1.2)) else 150, 0
+    for i in range(n):
+        s = sc.random_scene(rng, "test" if i % 3 == 0 else "train")
+        img = sc.render(s, size)
+        if sigma:
+            img = degrade(img, rng, sigma)
+        ok += parser.scene_correct(parser.parse_scene(img), s)
+    assert ok / n >= 0.99, (ok, n)
+
+
+def test_parser_reads_float_images_and_scores():
+    rng = np.random.default_rng(5)
+    s = sc.random_scene(rng, num_objects=3)
+    img = sc.render(s, 64).astype(np.float32) / 127.5 - 1
+    assert parser.parse_scene(img).key() == s.key()
+    assert parser.image_reward(img, s) == 1.0
+    empty = sc.render(sc.Scene(()), 64)
+    assert parser.parse_scene(empty).objects == ()
+    sc_ = parser.score(sc.Scene(s.objects[:2]), s)
+    assert sc_["exact"] == 0.0 and sc_["count"] == 0.0 and sc_["object_f1"] == pytest.approx(0.8)
+
+
+def test_tfds_build_without_tensorflow(tmp_path):
+    b = builder.make_builder(str(tmp_path), image_size=32, num_train=12, num_test=4)
+    with pytest.raises(FileNotFoundError, match="Build it with"):
+        builder.ShapesWorldSource(str(tmp_path), "train", image_size=32, num_train=12, num_test=4)
+    builder.ensure_built(b)
+    assert "tensorflow" not in sys.modules
+    src = builder.ShapesWorldSource(str(tmp_path), "train", image_size=32, num_train=12, num_test=4)
+    assert len(src) == 12
+    from mmada_jax.data import images
+    for i in range(12):
+        r = src[i]
+        want = builder.record(0, "train", r["index"], 32, 0.2)
+        assert r["scene"] == want["scene"] and r["kind"] == want["kind"]
+        assert (images.decode(r["image"]) == sc.render(sc.Scene.from_json(r["scene"]), 32)).all()
+    # reused, not rebuilt
+    mtime = (tmp_path).stat().st_mtime
+    builder.ensure_built(builder.make_builder(str(tmp_path), image_size=32, num_train=12, num_test=4))
+    assert (tmp_path).stat().st_mtime == mtime
