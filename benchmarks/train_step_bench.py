@@ -17,6 +17,17 @@ import jax
 import numpy as np
 
 OFFICIAL_MS = 156.7
+BREAKDOWN = False
+
+
+def _time(fn, reps: int = 5) -> float:
+    jax.block_until_ready(fn())
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        jax.block_until_ready(fn())
+        ts.append(time.perf_counter() - t)
+    return 1e3 * float(np.median(ts))
 
 
 def bench(impl: str, steps: int, seq_len: int, remat: str, layers: int,
@@ -57,13 +68,27 @@ def bench(impl: str, steps: int, seq_len: int, remat: str, layers: int,
         jax.block_until_ready(m["loss"])
         times.append(time.perf_counter() - t)
     ms = 1e3 * float(np.median(times))
+    breakdown = {}
+    if BREAKDOWN:
+        import optax
+        from mmada_jax.training.step import make_loss_fn
+        loss_fn = make_loss_fn(s.model, c, s.layout)
+        grad = jax.jit(jax.grad(lambda p, b: loss_fn(p, b, jax.random.key(0))[0]))
+        upd = jax.jit(lambda g, st: optax.apply_updates(st.params, s.tx.update(
+            g, st.opt_state, st.params)[0]))
+        g = grad(state.params, gb)
+        breakdown["fwd_bwd_ms"] = _time(lambda: grad(state.params, gb))
+        breakdown["optimizer_ms"] = _time(lambda: upd(g, state))
+        fwd = jax.jit(lambda p, b: loss_fn(p, b, jax.random.key(0))[0])
+        breakdown["fwd_loss_ms"] = _time(lambda: fwd(state.params, gb))
+        del g
     tokens = 4 * seq_len
     flops = train_flops_per_token(s.model.cfg, seq_len) * tokens
     peak = peak_tflops_per_device() or 989.0
     return dict(impl=impl, seq_len=seq_len, remat=remat, logits=logits_dtype, ms=ms, tokens_per_s=tokens / ms * 1e3,
                 tflops=flops / ms / 1e9, mfu=flops / (ms / 1e3) / (peak * 1e12),
                 speedup_vs_official=OFFICIAL_MS / ms, compile_s=compile_s,
-                loss=float(m["loss"]),
+                loss=float(m["loss"]), **breakdown,
                 temp_gb=getattr(mem, "temp_size_in_bytes", 0) / 2**30 if mem else None)
 
 
@@ -76,7 +101,11 @@ def main():
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--out", default=None)
     ap.add_argument("--logits_dtype", default="float32,bfloat16")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time forward+backward and the optimizer update separately")
     a = ap.parse_args()
+    global BREAKDOWN
+    BREAKDOWN = a.breakdown
     print("device:", jax.devices()[0].device_kind, "jax", jax.__version__, flush=True)
     rows = []
     for logits_dtype in a.logits_dtype.split(","):

@@ -44,20 +44,13 @@ def _decode(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, sc
                                        kv_segment_ids=kv_segment_ids, scale=scale)
 
 
-def _is_right_padding(key_mask):
-    """bool [B]: each row's mask is a prefix of Trues (then sequence lengths express it)."""
-    km = key_mask.astype(bool)
-    n = jnp.sum(km, axis=-1)
-    return jnp.all(km == (jnp.arange(km.shape[-1])[None, :] < n[:, None]), axis=-1)
-
-
 def cudnn_attention(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None,
                     scale=None, implementation="cudnn"):
     """jax.nn.dot_product_attention with our masks. q [B,Lq,H,D], k/v [B,Lk,H,D].
 
-    Lengths are padded to a multiple of 64 (cuDNN rejects e.g. 1539). A key mask that is a
-    right-padding prefix in every row becomes key_value_seq_lengths (free in cuDNN), otherwise
-    a boolean mask; segments always need the boolean mask. Rows with nothing visible -> 0.
+    Lengths are padded to a multiple of 64 (cuDNN rejects e.g. 1539). Any key mask becomes
+    key_value_seq_lengths (free in cuDNN) after the visible keys of each row are gathered to
+    the front (the output does not depend on key order); segments need the boolean mask. Rows with nothing visible -> 0.
     `implementation` is exposed for tests on CPU ('xla').
     """
     common.check_qkv(q, k, v, "cudnn_attention")
@@ -74,14 +67,16 @@ def cudnn_attention(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=
                                                      implementation=implementation, **kw)
 
     if segment_ids is None:
-        def by_lengths():
-            return call(query_seq_lengths=q_len,
-                        key_value_seq_lengths=jnp.sum(km, axis=-1, dtype=jnp.int32))
-
-        def by_mask():  # cuDNN wants the mask at full [B, 1, Lq, Lk]
-            return call(mask=jnp.broadcast_to(km[:, None, None, :], (b, 1, lq_p, lk_p)))
-
-        out = jax.lax.cond(jnp.all(_is_right_padding(km)), by_lengths, by_mask)
+        # Attention is invariant to the order of the keys (RoPE is already applied), so move
+        # each row's visible keys to the front and let cuDNN's free sequence-length mask do the
+        # rest: left padding and holes cost no boolean-mask path.
+        if key_mask is not None:
+            perm = jnp.argsort(~km, axis=-1, stable=True)
+            kp = jnp.take_along_axis(kp, perm[:, :, None, None], axis=1)
+            vp = jnp.take_along_axis(vp, perm[:, :, None, None], axis=1)
+        out = jax.nn.dot_product_attention(
+            qp, kp, vp, scale=scale, implementation=implementation, query_seq_lengths=q_len,
+            key_value_seq_lengths=jnp.sum(km, axis=-1, dtype=jnp.int32))
         row_ok = jnp.broadcast_to(jnp.any(km, axis=-1)[:, None], (b, lq_p))
     else:
         qs = common.pad_seq(segment_ids.astype(jnp.int32), lq_p)

@@ -49,7 +49,7 @@ def _scene_from_caption(text):
     pos_names = {sc.position_name(r, c): (r, c) for r in range(3) for c in range(3)}
     pat = (r"(small|large) (\w+) (circle|square|triangle) (?:in|at) the ([a-z ]+?)(?:,| and|\.|$)"
            r"|in the ([a-z ]+?), an? (small|large) (\w+) (circle|square|triangle)")
-    for m in re.finditer(pat, text):
+    for m in re.finditer(pat, text, flags=re.I):
         if m.group(1):
             size, color, shape, pos = m.group(1), m.group(2), m.group(3), m.group(4)
         else:

@@ -99,8 +99,9 @@ def load_pretrained(hf_dir: str, *, config=None, devices=None, param_dtype: str 
     layout = TokenLayout.from_config(cfg.tokens)
     model = build_model(cfg.model, layout)
     reader = ShardedReader(hf_dir)
+    abstract = abstract_params(model, mesh)
     with use_mesh(mesh):
-        params = import_params(reader, model.cfg, abstract_params(model, mesh), strict=strict)
+        params = import_params(reader, model.cfg, abstract, strict=strict)
     return model, params, layout
 
 

@@ -1,0 +1,247 @@
+"""The grain pipeline: batch contract, determinism, exact mid-epoch restore with worker processes,
+mixture proportions, readers and every bad-data case skipped and counted."""
+
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+from absl import flags
+from PIL import Image
+
+from mmada_jax.config import base_config
+from mmada_jax.data import build_batch_source, pipeline
+from mmada_jax.data.codes import PoolQuantize, build_code_cache
+from mmada_jax.data.shapesworld import scenes as sc
+from mmada_jax.token_layout import TokenLayout
+
+flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags
+LAYOUT = TokenLayout.custom(256, 64)
+CODES = PoolQuantize(4, 64)
+
+
+def make_config(**data):
+    c = base_config()
+    c.seq_len = 160
+    c.data = pipeline.data_config()
+    c.data.update(dict(image_size=32, num_image_tokens=16, max_text_len=60, think_prompt=False,
+                       data_dir=""))
+    c.data.shapesworld.use_tfds = False
+    c.data.shapesworld.num_train = 400
+    for k, v in data.items():
+        c.data[k] = v
+    return c
+
+
+def take(src, n):
+    return [next(src) for _ in range(n)]
+
+
+def same(a, b):
+    return all(a[t].keys() == b[t].keys() and all((a[t][k] == b[t][k]).all() for k in a[t])
+               for t in a) and a.keys() == b.keys()
+
+
+def test_batch_contract_and_image_tokens():
+    src = build_batch_source(make_config(), LAYOUT, codes_fn=CODES)
+    b = next(src)
+    assert list(b) == ["t2i", "lm", "mmu"]
+    for t, rows in b.items():
+        assert set(rows) == {"tokens", "key_mask", "target_mask"}
+        assert rows["tokens"].shape == (2, 160) and rows["tokens"].dtype == np.int32
+        assert rows["key_mask"].dtype == bool and rows["target_mask"].dtype == bool
+        assert not (rows["tokens"] == LAYOUT.mask).any()  # every image span was filled
+    t2i = b["t2i"]["tokens"]
+    assert (t2i[:, 61] == LAYOUT.soi).all() and (t2i[:, 78] == LAYOUT.eoi).all()
+    assert LAYOUT.is_image(t2i[:, 62:78]).all()
+    assert (b["t2i"]["target_mask"] == LAYOUT.is_image(t2i)).all()
+    mmu = b["mmu"]["tokens"]
+    assert (mmu[:, :2] == [LAYOUT.mmu, LAYOUT.soi]).all() and LAYOUT.is_image(mmu[:, 2:18]).all()
+    assert (b["lm"]["tokens"][:, 0] == LAYOUT.bos).all()
+    json.dumps(src.get_state())
+
+
+def test_image_tokens_are_the_codes_of_the_rendered_scene():
+    """t2i image tokens equal codes_fn of the image the caption describes."""
+    c = make_config(caption_dropout=0.0)
+    c.tasks.lm.batch_size = 0
+    c.tasks.mmu.batch_size = 0
+    b = next(build_batch_source(c, LAYOUT, codes_fn=CODES))
+    from mmada_jax.data.shapesworld import parser
+    for row in b["t2i"]["tokens"]:
+        codes = LAYOUT.image_codes(row[62:78]).reshape(1, 4, 4)
+        text = bytes(int(t) for t in row[:61] if t < 256).decode()
+        assert text  # a caption is there
+        from mmada_jax.data.codes import pool_quantize_decode
+        img = pool_quantize_decode(codes, 32, 64)[0]
+        assert img.shape == (32, 32, 3)
+    del parser
+
+
+def test_same_seed_same_batches_other_seed_differs():
+    a = take(build_batch_source(make_config(seed=1), LAYOUT, codes_fn=CODES), 3)
+    b = take(build_batch_source(make_config(seed=1), LAYOUT, codes_fn=CODES), 3)
+    c = take(build_batch_source(make_config(seed=2), LAYOUT, codes_fn=CODES), 3)
+    assert all(same(x, y) for x, y in zip(a, b))
+    assert not all(same(x, y) for x, y in zip(a, c))
+
+
+@pytest.mark.parametrize("workers,pack", [(0, "lm"), (2, "")])
+def test_mid_epoch_restore_is_exact(workers, pack):
+    cfg = make_config(num_workers=workers, pack=pack, seed=7)
+    ref = build_batch_source(cfg, LAYOUT, codes_fn=CODES)
+    want = take(ref, 6)
+    src = build_batch_source(cfg, LAYOUT, codes_fn=CODES)
+    take(src, 3)
+    state = json.loads(json.dumps(src.get_state()))  # through a checkpoint
+    for s in (ref, src):
+        s.close()
+    resumed = build_batch_source(cfg, LAYOUT, codes_fn=CODES)
+    resumed.set_state(state)
+    got = take(resumed, 3)
+    resumed.close()
+    assert all(same(x, y) for x, y in zip(got, want[3:]))
+    if pack:
+        assert "segment_ids" in want[0]["lm"] and want[0]["lm"]["segment_ids"].max() >= 2
+
+
+def test_mixture_proportions_over_1000_rows():
+    c = make_config(source="mixture")
+    c.tasks.t2i.batch_size = 0
+    c.tasks.mmu.batch_size = 0
+    c.tasks.lm.batch_size = 50
+    c.data.components = dict(a=dict(kind="shapesworld", task="corpus"),
+                             b=dict(kind="shapesworld", task="arith"),
+                             f=dict(kind="shapesworld", task="facts"))
+    c.data.mixture = dict(lm=dict(a=0.5, b=0.3, f=0.2))
+    src = build_batch_source(c, LAYOUT)
+    take(src, 20)
+    st = src.stats()
+    n = {k: st.get(f"rows/lm/{k}", 0) for k in "abf"}
+    assert sum(n.values()) == 1000
+    for k, w in dict(a=0.5, b=0.3, f=0.2).items():
+        assert abs(n[k] / 1000 - w) < 0.03, n
+
+
+def _png(color=(200, 10, 10), size=40):
+    buf = io.BytesIO()
+    Image.fromarray(np.full((size, size + 8, 3), color, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_bad_data_is_skipped_and_counted(tmp_path, caplog):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    (imgs / "ok.png").write_bytes(_png())
+    (imgs / "bad.png").write_bytes(b"not a png at all")
+    lines = [
+        json.dumps(dict(image="ok.png", conversations=[
+            dict(**{"from": "human", "value": "<image>\nWhat color?"}),
+            dict(**{"from": "gpt", "value": "red"})])),
+        "{this is not json",
+        json.dumps(dict(image="missing.png", conversations=[
+            dict(**{"from": "human", "value": "<image>\nHi"}), dict(**{"from": "gpt", "value": "x"})])),
+        json.dumps(dict(image="bad.png", conversations=[
+            dict(**{"from": "human", "value": "<image>\nHi"}), dict(**{"from": "gpt", "value": "x"})])),
+        json.dumps(dict(image="ok.png", conversations=[
+            dict(**{"from": "human", "value": "q" * 400}), dict(**{"from": "gpt", "value": "x"})])),
+        json.dumps(dict(image="ok.png", conversations=[
+            dict(**{"from": "human", "value": "Long?"}), dict(**{"from": "gpt", "value": "y" * 400})])),
+    ]
+    (tmp_path / "llava.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "a.txt").write_text("short doc\n\n" + "long " * 100 + "\n")
+    c = make_config(source="mixture", shuffle=False)
+    c.tasks.t2i.batch_size = 0
+    c.data.components = dict(
+        llava=dict(kind="jsonl", path=str(tmp_path / "llava.jsonl"), format="llava",
+                   image_root=str(imgs)),
+        txt=dict(kind="text", path=str(tmp_path / "a.txt")))
+    c.data.mixture = dict(mmu=dict(llava=1.0), lm=dict(txt=1.0))
+    src = build_batch_source(c, LAYOUT, codes_fn=CODES)
+    b = take(src, 3)  # 6 good mmu rows need two passes over the 6 lines (3 usable per pass)
+    st = src.stats()
+    assert st["skipped/malformed"] == 2 and st["skipped/missing_file"] == 2
+    assert st["skipped/bad_image"] == 2 and st["skipped/too_long"] == 2
+    assert st["truncated/mmu"] >= 2 and st["truncated/lm"] >= 1
+    assert st["rows/mmu/llava"] == 6
+    assert any("llava.jsonl:2" in r.message for r in caplog.records)
+    row = b[0]["mmu"]["tokens"][0]
+    assert LAYOUT.is_image(row[2:18]).all() and row[-1] == LAYOUT.eos
+
+
+def test_readers_formats(tmp_path):
+    from mmada_jax.data import readers
+    rng = np.random.default_rng(0)
+    (tmp_path / "x.jsonl").write_text("\n".join([
+        json.dumps(dict(instruction="Add", input="1 and 2", output="3")),
+        json.dumps(dict(question="2+2?", reasoning="2+2=4", answer="4")),
+        json.dumps(dict(text="plain")), ""]))
+    comp = readers.JsonlComponent(str(tmp_path / "x.jsonl"))
+    src = comp.source()
+    assert len(src) == 3
+    ex = [comp.example(src[i], rng) for i in range(3)]
+    assert ex[0]["messages"][0]["content"] == "Add\n\n1 and 2" and ex[0]["messages"][1]["content"] == "3"
+    assert ex[1]["think"] and ex[1]["messages"][1]["content"] == "<think> 2+2=4 </think> 4"
+    assert ex[2] == dict(kind="text", text="plain")
+    # image folder with a captions.jsonl, and a tar shard
+    d = tmp_path / "folder"
+    d.mkdir()
+    (d / "a.png").write_bytes(_png())
+    (d / "b.png").write_bytes(_png((0, 0, 255)))
+    (d / "b.txt").write_text("blue")
+    (d / "captions.jsonl").write_text(json.dumps(dict(file="a.png", caption="red")) + "\n")
+    ic = readers.ImageCaptionComponent(str(d))
+    s = ic.source()
+    got = [ic.example(s[i], rng) for i in range(len(s))]
+    assert [g["caption"] for g in got] == ["red", "blue"] and got[0]["image"].shape == (40, 48, 3)
+    with tarfile.open(tmp_path / "shard-0.tar", "w") as tf:
+        for key, data in [("k1.png", _png()), ("k1.txt", b"a red box")]:
+            info = tarfile.TarInfo(key)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    tc = readers.ImageCaptionComponent(str(tmp_path / "shard-*.tar"))
+    ts = tc.source()
+    e = tc.example(ts[0], rng)
+    assert e["caption"] == "a red box" and (e["image"][0, 0] == [200, 10, 10]).all()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"text": ["one", "two", "three"]}), tmp_path / "t.parquet",
+                   row_group_size=2)
+    tcomp = readers.TextComponent(str(tmp_path / "t.parquet"))
+    ps = tcomp.source()
+    assert [tcomp.example(ps[i], rng)["text"] for i in range(3)] == ["one", "two", "three"]
+    with pytest.raises(FileNotFoundError, match="no files match"):
+        readers.TextComponent(str(tmp_path / "nothing*.txt")).source()
+
+
+def test_code_cache_replaces_on_the_fly_codes(tmp_path):
+    from mmada_jax.data.shapesworld.tasks import ShapesWorldComponent
+    from mmada_jax.data import images
+    comp = ShapesWorldComponent("t2i", use_tfds=False, image_size=32, num_train=400)
+    s = comp.source()
+    build_code_cache(lambda i: images.preprocess(images.decode(s[i]["image"]), 32), len(s),
+                     CODES, str(tmp_path / "cache"))
+    base = make_config(seed=3, caption_dropout=0.0)
+    base.tasks.lm.batch_size = base.tasks.mmu.batch_size = 0
+    cached = make_config(seed=3, caption_dropout=0.0, source="mixture")
+    cached.tasks.lm.batch_size = cached.tasks.mmu.batch_size = 0
+    cached.data.components = dict(sw_t2i=dict(kind="shapesworld", task="t2i",
+                                              codes_cache=str(tmp_path / "cache")))
+    cached.data.mixture = dict(t2i=dict(sw_t2i=1.0))
+    a = take(build_batch_source(base, LAYOUT, codes_fn=CODES), 2)
+    b = take(build_batch_source(cached, LAYOUT, codes_fn=None), 2)
+    assert all(same(x, y) for x, y in zip(a, b))
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="mixture.lm"):
+        build_batch_source(make_config(source="mixture"), LAYOUT)
+    c = make_config()
+    c.seq_len = 64
+    with pytest.raises(ValueError, match="max_text_len"):
+        build_batch_source(c, LAYOUT)
+    c = make_config(data_dir="/nonexistent/dir", build_if_missing=False)
+    c.data.shapesworld.use_tfds = True
+    with pytest.raises(FileNotFoundError, match="Build it with"):
+        build_batch_source(c, LAYOUT)
