@@ -155,16 +155,33 @@ class MagvitImageTokenizer:
 
 
 def load_magvit(path: str, image_size: int):
-    """A MAGVIT directory: `magvit_config.json` (MagvitConfig.to_dict()) and `params.msgpack`
-    (flax.serialization of the params tree)."""
+    """A MAGVIT directory: either `magvit_config.json` + `params.msgpack` (`save_magvit`), or a
+    workdir of `python -m mmada_jax.train_tokenizer` (`config.json` + `checkpoints/`)."""
     from flax import serialization
     from mmada_jax.tokenizers.magvit import MagvitConfig, init_params
     import jax
-    with open(os.path.join(path, "magvit_config.json")) as f:
-        cfg = MagvitConfig.from_dict(json.load(f))
+    if os.path.exists(os.path.join(path, "magvit_config.json")):
+        with open(os.path.join(path, "magvit_config.json")) as f:
+            cfg = MagvitConfig.from_dict(json.load(f))
+        target = init_params(cfg, jax.random.key(0))
+        with open(os.path.join(path, "params.msgpack"), "rb") as f:
+            params = serialization.from_bytes(target, f.read())
+        return MagvitImageTokenizer(cfg, params, image_size)
+    if not os.path.exists(os.path.join(path, "config.json")):
+        raise FileNotFoundError(f"{path}: neither magvit_config.json nor a tokenizer workdir "
+                                "(config.json + checkpoints/)")
+    import orbax.checkpoint as ocp
+    with open(os.path.join(path, "config.json")) as f:
+        cfg = MagvitConfig.from_dict(json.load(f)["magvit"])
+    mgr = ocp.CheckpointManager(os.path.abspath(os.path.join(path, "checkpoints")),
+                                item_handlers={"state": ocp.StandardCheckpointHandler()})
+    step = mgr.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"{path}/checkpoints: no finished checkpoint")
+    raw = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    mgr.close()
     target = init_params(cfg, jax.random.key(0))
-    with open(os.path.join(path, "params.msgpack"), "rb") as f:
-        params = serialization.from_bytes(target, f.read())
+    params = serialization.from_state_dict(target, raw["state"]["params"])
     return MagvitImageTokenizer(cfg, params, image_size)
 
 
@@ -202,12 +219,33 @@ def image_tokenizer(config, layout: TokenLayout | None = None):
 
 
 def batch_source(config, layout=None, text_tok=None, image_tok=None):
-    """The data pipeline's batch source with this run's tokenizers (text encoder + codes_fn)."""
+    """The data pipeline's batch source with this run's tokenizers (text encoder + codes_fn).
+
+    A task named 'r2i' (knowledge-aware reason-then-draw rows) is made by `data.r2i.R2IRows`
+    and merged in; the pipeline builds the other tasks."""
     from mmada_jax.data import build_batch_source
+    from mmada_jax.data import r2i as r2i_lib
     import jax
     layout = layout or TokenLayout.from_config(config.tokens)
     text_tok = text_tok or text_tokenizer(config, layout)
     image_tok = image_tok or image_tokenizer(config, layout)
-    return build_batch_source(config, layout, tokenizer=text_tok, codes_fn=image_tok.encode,
-                              process_index=jax.process_index(),
-                              process_count=jax.process_count())
+    r2i = "r2i" in config.tasks and int(config.tasks.r2i.batch_size) > 0
+    pipe_cfg = config
+    if r2i:
+        pipe_cfg = config.copy_and_resolve_references()
+        with pipe_cfg.unlocked():
+            pipe_cfg.tasks.r2i.batch_size = 0
+    src = build_batch_source(pipe_cfg, layout, tokenizer=text_tok, codes_fn=image_tok.encode,
+                             process_index=jax.process_index(),
+                             process_count=jax.process_count())
+    if not r2i:
+        return src
+    d = config.data
+    rows = r2i_lib.R2IRows(
+        layout, text_tok.encode, image_tok.encode,
+        batch_size=int(config.tasks.r2i.batch_size) // jax.process_count(),
+        seq_len=int(config.seq_len), max_prompt_len=int(d.get("r2i_max_prompt_len", 24)),
+        num_image_tokens=int(d.num_image_tokens), image_size=int(d.image_size),
+        seed=int(d.seed) * 7919 + jax.process_index())
+    order = [t for t, c in config.tasks.items() if int(c.batch_size) > 0]
+    return r2i_lib.WithR2I(src, rows, "r2i", order)

@@ -95,6 +95,8 @@ def parse_topology(name: str, num_slices: int = 1) -> Topology:
 def topology_devices(topo: Topology):
     """Compile-only TPU devices of the topology (libtpu, no TPU needed)."""
     os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")
+    # several compile jobs on one host (libtpu otherwise takes a host-wide lock file)
+    os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
     from jax.experimental import topologies
     kw = {"num_slices": topo.num_slices} if topo.num_slices > 1 else {}
     try:

@@ -55,6 +55,7 @@ def test_mmu_row_exact_prompt_mask():
     assert row["tokens"].tolist() == want
     assert row["target_mask"].tolist() == [False] * len(head) + [True] * (S - len(head))
     assert row["key_mask"].all()
+    assert int(row["image_start"]) == 2 and want[2:2 + V] == [L.mask] * V
     # the prompt ends right after the last <|end_header_id|> and its newline
     last = max(i for i, t in enumerate(want) if t == L.end_header)
     assert len(head) == last + 2

@@ -329,3 +329,18 @@ def test_shapes_of_key_table_match_release(released):
     for k, (_, shape) in table.items():
         assert sd[k].shape == shape, k
     assert os.path.exists(released[1])
+
+
+def test_torch_bin_import(released, tmp_path):
+    """With torch installed, a .bin / .pth state dict (wrapped or not) loads like safetensors."""
+    torch = pytest.importorskip("torch")
+    sd, _, cfg, params = released
+    tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}
+    torch.save(tensors, tmp_path / "pytorch_model.bin")
+    torch.save({"state_dict": {k: t.to(torch.bfloat16) if t.is_floating_point() else t
+                               for k, t in tensors.items()}}, tmp_path / "w.pth")
+    got = load_showo_magvit(tmp_path / "pytorch_model.bin", cfg)
+    jax.tree.map(np.testing.assert_array_equal, got, params)
+    got16 = load_showo_magvit(tmp_path / "w.pth", cfg)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-2), got16,
+                 params)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mmada_jax.objectives import get_objective
+from mmada_jax.objectives import get_objective, token_scores
 from mmada_jax.objectives.image import image_mask
 from mmada_jax.objectives.schedules import get_schedule
 from mmada_jax.objectives.text import text_mask
@@ -34,7 +34,7 @@ def test_text_lm_loss_matches_numpy():
     p = rng.uniform(1e-3, 1, b).astype(np.float32)
     rows = dict(tokens=tokens, target_mask=np.ones((b, l), bool))
     obj = get_objective("text_lm", ml_collections.ConfigDict(), TRAIN)
-    loss, m = obj.loss(jnp.asarray(logits), rows, dict(masked=jnp.asarray(masked), p=jnp.asarray(p)))
+    loss, m = obj.loss(token_scores(jnp.asarray(logits), jnp.asarray(tokens)), rows, dict(masked=jnp.asarray(masked), p=jnp.asarray(p)))
     ce = _np_ce(logits, tokens)
     ref = (ce * masked / p[:, None].astype(np.float64)).sum() / (b * l)
     np.testing.assert_allclose(float(loss), ref, rtol=1e-5)
@@ -53,7 +53,7 @@ def test_text_answer_loss_normalizes_by_answer_length():
     p = rng.uniform(1e-3, 1, b).astype(np.float32)
     rows = dict(tokens=tokens, target_mask=target)
     obj = get_objective("text_answer", ml_collections.ConfigDict(), TRAIN)
-    loss, _ = obj.loss(jnp.asarray(logits), rows, dict(masked=jnp.asarray(masked), p=jnp.asarray(p)))
+    loss, _ = obj.loss(token_scores(jnp.asarray(logits), jnp.asarray(tokens)), rows, dict(masked=jnp.asarray(masked), p=jnp.asarray(p)))
     ce = _np_ce(logits, tokens)
     per_row = (ce * masked / p[:, None].astype(np.float64)).sum(1) / target.sum(1)
     np.testing.assert_allclose(float(loss), per_row.sum() / b, rtol=1e-5)
@@ -107,6 +107,6 @@ def test_image_loss_is_plain_mean_over_masked():
     masked = rng.random((b, l)) < 0.3
     masked[0, 0] = True
     obj = get_objective("image_mask", ml_collections.ConfigDict(dict(schedule="cosine")), TRAIN)
-    loss, _ = obj.loss(jnp.asarray(logits), dict(tokens=tokens), dict(masked=jnp.asarray(masked)))
+    loss, _ = obj.loss(token_scores(jnp.asarray(logits), jnp.asarray(tokens)), dict(tokens=tokens), dict(masked=jnp.asarray(masked)))
     ref = _np_ce(logits, tokens)[masked].mean()
     np.testing.assert_allclose(float(loss), ref, rtol=1e-5)

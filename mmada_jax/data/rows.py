@@ -81,7 +81,7 @@ def prompt_answer_segment(prompt_ids: Sequence[int], answer_ids: Sequence[int],
     target = np.zeros(tokens.shape, bool)
     target[len(head):] = True
     return dict(tokens=tokens, key_mask=np.ones(tokens.shape, bool), target_mask=target,
-                image_start=np.int32(3 if num_image_tokens else -1),
+                image_start=np.int32(2 if num_image_tokens else -1),
                 truncated=len(list(answer_ids)) + len(head) + 2 > seq_len)
 
 

@@ -26,12 +26,13 @@ def get_objective(name: str, task_cfg, train_cfg) -> "Objective":
 
 class Objective:
     """corrupt(rng, rows, mask_id) -> noise dict with 'inputs' [B, L] int32 and 'masked' [B, L]
-    bool (plus whatever `loss` needs); loss(logits [B, L, V], rows, noise) -> (loss, metrics)."""
+    bool (plus whatever `loss` needs); loss(scores, rows, noise) -> (loss, metrics), where
+    `scores` (see `token_scores`) holds per-token 'ce' [B, L], 'hit' [B, L] and 'logits'."""
 
     def corrupt(self, rng, rows, mask_id: int) -> dict:
         raise NotImplementedError
 
-    def loss(self, logits, rows, noise) -> tuple[jax.Array, dict]:
+    def loss(self, scores, rows, noise) -> tuple[jax.Array, dict]:
         raise NotImplementedError
 
 
@@ -43,7 +44,18 @@ def token_cross_entropy(logits, targets):
     return lse - tgt
 
 
-def masked_accuracy(logits, targets, masked):
-    """Fraction of masked positions whose argmax equals the target (0 when none are masked)."""
-    hit = (jnp.argmax(logits, axis=-1) == targets) & masked
-    return hit.sum() / jnp.maximum(masked.sum(), 1)
+def token_scores(logits, targets) -> dict:
+    """Per-token statistics every objective shares, computed once for the whole batch:
+    'ce' [B, L] float32, 'hit' [B, L] bool (argmax == target) and the 'logits' themselves
+    (an objective that reads them pays for them; unused entries are removed by XLA)."""
+    return dict(ce=token_cross_entropy(logits, targets),
+                hit=jnp.argmax(logits, axis=-1) == targets, logits=logits)
+
+
+def slice_scores(scores: dict, start: int, size: int) -> dict:
+    return {k: v[start:start + size] for k, v in scores.items()}
+
+
+def masked_accuracy(hit, masked):
+    """Fraction of masked positions predicted right (0 when none are masked)."""
+    return (hit & masked).sum() / jnp.maximum(masked.sum(), 1)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mmada_jax.objectives.base import (Objective, masked_accuracy, register_objective,
-                                       token_cross_entropy)
+from mmada_jax.objectives.base import Objective, masked_accuracy, register_objective
 from mmada_jax.objectives.schedules import get_schedule
 
 
@@ -38,9 +37,8 @@ class ImageMask(Objective):
         masked, n = image_mask(rng, rows["target_mask"].astype(bool), self.schedule)
         return dict(inputs=jnp.where(masked, mask_id, rows["tokens"]), masked=masked)
 
-    def loss(self, logits, rows, noise):
-        ce = token_cross_entropy(logits, rows["tokens"])
+    def loss(self, scores, rows, noise):
         m = noise["masked"]
-        loss = jnp.where(m, ce, 0.0).sum() / jnp.maximum(m.sum(), 1)
-        return loss, dict(accuracy=masked_accuracy(logits, rows["tokens"], m),
+        loss = jnp.where(m, scores["ce"], 0.0).sum() / jnp.maximum(m.sum(), 1)
+        return loss, dict(accuracy=masked_accuracy(scores["hit"], m),
                           masked_tokens=m.sum())

@@ -11,8 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mmada_jax.objectives.base import (Objective, masked_accuracy, register_objective,
-                                       token_cross_entropy)
+from mmada_jax.objectives.base import Objective, masked_accuracy, register_objective
 
 
 def text_mask(rng, target_mask, eps: float):
@@ -36,12 +35,11 @@ class _TextObjective(Objective):
         inputs = jnp.where(masked, mask_id, rows["tokens"])
         return dict(inputs=inputs, masked=masked, p=p)
 
-    def _weighted_ce(self, logits, rows, noise):
-        ce = token_cross_entropy(logits, rows["tokens"])
-        return jnp.where(noise["masked"], ce / noise["p"][:, None], 0.0)
+    def _weighted_ce(self, scores, noise):
+        return jnp.where(noise["masked"], scores["ce"] / noise["p"][:, None], 0.0)
 
-    def metrics(self, logits, rows, noise):
-        return dict(accuracy=masked_accuracy(logits, rows["tokens"], noise["masked"]),
+    def metrics(self, scores, noise):
+        return dict(accuracy=masked_accuracy(scores["hit"], noise["masked"]),
                     masked_tokens=noise["masked"].sum())
 
 
@@ -50,10 +48,10 @@ class TextLM(_TextObjective):
     def __init__(self, task_cfg, train_cfg):
         super().__init__(float(train_cfg.get("text_eps", 1e-3)))
 
-    def loss(self, logits, rows, noise):
-        w = self._weighted_ce(logits, rows, noise)
+    def loss(self, scores, rows, noise):
+        w = self._weighted_ce(scores, noise)
         loss = w.sum() / (w.shape[0] * w.shape[1])
-        return loss, self.metrics(logits, rows, noise)
+        return loss, self.metrics(scores, noise)
 
 
 @register_objective("text_answer")
@@ -61,8 +59,8 @@ class TextAnswer(_TextObjective):
     def __init__(self, task_cfg, train_cfg):
         super().__init__(float(train_cfg.get("text_eps", 1e-3)))
 
-    def loss(self, logits, rows, noise):
-        w = self._weighted_ce(logits, rows, noise)
+    def loss(self, scores, rows, noise):
+        w = self._weighted_ce(scores, noise)
         answer_len = jnp.maximum(rows["target_mask"].sum(axis=1), 1).astype(jnp.float32)
         loss = (w.sum(axis=1) / answer_len).sum() / w.shape[0]
-        return loss, self.metrics(logits, rows, noise)
+        return loss, self.metrics(scores, noise)

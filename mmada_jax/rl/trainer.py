@@ -338,6 +338,7 @@ class UniGRPO:
         t0 = time.perf_counter()
         old_params = self.state.params
         rb = self.rollout(old_params, step)
+        self._last_rollout = rb
         t_roll = time.perf_counter() - t0
         gsz = int(rl.group_size)
         adv, keep = group_stats(rb.rewards, rb.passed, rb.task, g, gsz)
@@ -378,11 +379,32 @@ class UniGRPO:
             out[f"{k}"] = float(v.mean())
         return out
 
-    def run(self, stop_after: int | None = None) -> list[dict]:
+    def sample_log(self, step: int, rb: "RolloutBatch", k: int = 1):
+        """A few decoded responses per text task -> WORKDIR/samples.jsonl."""
+        if jax.process_index() != 0:
+            return
+        seen = {}
+        with open(os.path.join(self.workdir, "samples.jsonl"), "a") as f:
+            for t, p, c, r in zip(rb.task, rb.prompts, rb.completions, rb.rewards):
+                if t == "t2i" or seen.get(t, 0) >= k:
+                    continue
+                seen[t] = seen.get(t, 0) + 1
+                f.write(json.dumps(dict(step=step, task=t, prompt=p, response=c,
+                                        reward=float(r))) + "\n")
+
+    def run(self, stop_after: int | None = None, budget_s: float | None = None) -> list[dict]:
+        """Outer steps until rl.steps, `stop_after` steps of this call, or `budget_s` seconds
+        (stops before a step that the last step's duration says would overrun)."""
         total = int(self.rl.steps)
         step, history = self.start, []
+        t0, last = time.perf_counter(), 0.0
         while step < total:
+            if budget_s is not None and time.perf_counter() - t0 + last > budget_s:
+                print(f"[grpo] time budget {budget_s:.0f}s reached after step {step}", flush=True)
+                break
+            ts = time.perf_counter()
             out = self.train_step(step)
+            last = time.perf_counter() - ts
             step += 1
             rate = self.logger.rate(step)
             scalars = self.logger.log(step, out, dict(steps_per_s=rate))
@@ -390,6 +412,7 @@ class UniGRPO:
             if jax.process_index() == 0:
                 with open(self.metrics_path, "a") as f:
                     f.write(json.dumps(dict(scalars, step=step)) + "\n")
+            self.sample_log(step, self._last_rollout)
             self.ckpt.save(step, self.state, {"step": step})
             if stop_after is not None and step - self.start >= stop_after:
                 break
@@ -400,8 +423,8 @@ class UniGRPO:
 
 
 def train_grpo(config, workdir: str, *, stop_after: int | None = None, devices=None,
-               text_tok=None, image_tok=None, log_stream=None) -> dict:
+               text_tok=None, image_tok=None, log_stream=None, budget_s=None) -> dict:
     """Run (or resume) UniGRPO in `workdir`; returns {'history', 'state', 'setup'}."""
     trainer = UniGRPO(config, workdir, devices, text_tok, image_tok, log_stream)
-    history = trainer.run(stop_after)
+    history = trainer.run(stop_after, budget_s)
     return dict(history=history, state=trainer.state, setup=trainer.setup)

@@ -52,14 +52,15 @@ def make_lr_schedule(optim_cfg, total_steps: int):
     return _SCHEDULES[optim_cfg.schedule](optim_cfg, total_steps)
 
 
-def make_optimizer(optim_cfg, total_steps: int):
-    """Returns (optax transformation, lr schedule)."""
+def make_optimizer(optim_cfg, total_steps: int, clip: bool = False):
+    """Returns (optax transformation, lr schedule). Global-norm clipping is applied by the train
+    step (which already computes the norm); pass clip=True to include it in the chain."""
     if optim_cfg.name not in _OPTIMIZERS:
         raise ValueError(f"config.optim.name={optim_cfg.name!r} unknown; "
                          f"known: {sorted(_OPTIMIZERS)}")
     sched = make_lr_schedule(optim_cfg, total_steps)
     parts = []
-    if optim_cfg.clip_norm and optim_cfg.clip_norm > 0:
+    if clip and optim_cfg.clip_norm and optim_cfg.clip_norm > 0:
         parts.append(optax.clip_by_global_norm(optim_cfg.clip_norm))
     parts.append(_OPTIMIZERS[optim_cfg.name](optim_cfg, sched))
     return optax.chain(*parts), sched

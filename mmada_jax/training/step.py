@@ -22,7 +22,7 @@ import optax
 from flax import linen as nn
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from mmada_jax.objectives import get_objective
+from mmada_jax.objectives import get_objective, slice_scores, token_scores
 from mmada_jax.sharding import LOGICAL_RULES, use_mesh
 
 
@@ -107,10 +107,13 @@ def make_loss_fn(model, config, layout):
         rows = _concat_rows(noised, tasks)
         logits = model.apply({"params": params}, rows["tokens"], key_mask=rows.get("key_mask"),
                              segment_ids=rows.get("segment_ids"))
+        targets = jnp.concatenate([batch[t]["tokens"] for t in tasks], axis=0)
+        scores = token_scores(logits, targets)  # one pass over the logits for every task
         total, metrics, start = 0.0, {}, 0
         for t in tasks:
             b = batch[t]["tokens"].shape[0]
-            lt, mt = objectives[t].loss(logits[start:start + b], batch[t], noised[t]["_noise"])
+            lt, mt = objectives[t].loss(slice_scores(scores, start, b), batch[t],
+                                        noised[t]["_noise"])
             start += b
             total = total + coeffs[t] * lt
             metrics[f"{t}/loss"] = lt
@@ -130,6 +133,7 @@ def make_train_step(model, tx, config, layout, lr_schedule=None):
     """Pure `train_step(state, batch) -> (state, metrics)`."""
     loss_fn = make_loss_fn(model, config, layout)
     accum = int(config.train.grad_accum)
+    clip_norm = float(config.optim.clip_norm or 0.0)
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def train_step(state: TrainState, batch):
@@ -151,6 +155,9 @@ def make_train_step(model, tx, config, layout, lr_schedule=None):
                 lambda x: x.mean(0) if jnp.issubdtype(x.dtype, jnp.floating) else x.sum(0), ms)
         gnorm = optax.tree.norm(grads)
         finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(gnorm)
+        if clip_norm:  # clip here with the norm already computed (one pass over the grads)
+            factor = jnp.minimum(1.0, clip_norm / jnp.maximum(gnorm, 1e-12))
+            grads = jax.tree_util.tree_map(lambda g: g * factor.astype(g.dtype), grads)
 
         def apply(_):
             updates, new_opt = tx.update(grads, state.opt_state, state.params)

@@ -1,0 +1,120 @@
+"""Shared builder of the ShapesWorld stage configs (not an experiment: no get_config).
+
+Stages (one model, three task families: text reasoning, multimodal understanding, t2i):
+  pretrain  t2i captions + plain-text corpus (facts, scene descriptions, worked problems) + VQA
+  sft       mixed long-CoT in one `<think>` format: arithmetic CoT chats, VQA CoT, t2i captions
+            and knowledge-aware reason-then-draw rows (`<|r2i|>`, mmada_jax/data/r2i.py)
+  grpo      UniGRPO on reasoning, VQA and t2i prompts (config.rl; mmada_jax/rl/trainer.py)
+
+Variants: 'cpu' (the `make demo` sizes: 2 CPU cores, ~20 minutes for everything), 'gpu' (one
+GPU, a few hours), 'ci' (seconds: the smoke test). Tokenizer files come from the demo's first
+phase (`data.tokenizer`: SentencePiece model, `data.image_tokenizer`: MAGVIT-v2 workdir).
+"""
+
+import ml_collections
+
+from mmada_jax.config import base_config, model_config
+from mmada_jax.data.pipeline import data_config
+
+ASSETS = "runs/demo/assets"
+VARIANTS = ("cpu", "gpu", "ci")
+
+MODEL = {
+    "cpu": dict(d_model=128, n_layers=4, n_heads=4, n_kv_heads=4, mlp_dim=512, max_seq_len=256),
+    "gpu": dict(d_model=512, n_layers=8, n_heads=8, n_kv_heads=8, mlp_dim=1536, max_seq_len=256),
+    "ci": dict(d_model=32, n_layers=1, n_heads=2, n_kv_heads=2, mlp_dim=64, max_seq_len=256),
+}
+# global rows per step: t2i, r2i, lm, mmu
+BATCH = {"cpu": (8, 4, 8, 8), "gpu": (64, 16, 48, 64), "ci": (2, 2, 2, 2)}
+STEPS = {"cpu": dict(pretrain=600, sft=300, grpo=16), "gpu": dict(pretrain=20000, sft=6000, grpo=300),
+         "ci": dict(pretrain=3, sft=2, grpo=1)}
+LR = {"cpu": dict(pretrain=2e-3, sft=1e-3, grpo=2e-5), "gpu": dict(pretrain=6e-4, sft=3e-4, grpo=5e-6),
+      "ci": dict(pretrain=1e-3, sft=1e-3, grpo=1e-5)}
+
+
+def parse_arg(arg):
+    variant = arg or "cpu"
+    if variant not in VARIANTS:
+        raise ValueError(f"ShapesWorld configs: unknown variant {variant!r}; known {VARIANTS}")
+    return variant
+
+
+def sw_config(stage: str, variant: str = "cpu"):
+    c = base_config()
+    c.name = f"sw_{stage}_{variant}"
+    c.model = model_config("small", **MODEL[variant])
+    c.model.dtype = "bfloat16" if variant == "gpu" else "float32"
+    c.tokens = ml_collections.ConfigDict(dict(preset="custom", base_vocab_size=1024,
+                                              codebook_size=1024, model_vocab_size=0))
+    c.seq_len = 160
+    c.mesh.data = -1
+    b_t2i, b_r2i, b_lm, b_mmu = BATCH[variant]
+    c.tasks.t2i.batch_size, c.tasks.t2i.coeff = b_t2i, 1.0
+    c.tasks.lm.batch_size = b_lm
+    c.tasks.mmu.batch_size, c.tasks.mmu.coeff = b_mmu, 1.0
+    if stage == "pretrain":
+        c.tasks.lm.objective, c.tasks.lm.coeff = "text_lm", 0.5
+    else:  # mixed CoT: chat answers, plus knowledge-aware reason-then-draw rows
+        c.tasks.lm.objective, c.tasks.lm.coeff = "text_answer", 1.0
+        c.tasks.r2i = ml_collections.ConfigDict(dict(objective="image_mask", schedule="cosine",
+                                                     coeff=1.0, batch_size=b_r2i))
+    c.optim.lr = LR[variant][stage]
+    c.optim.warmup_steps = {"pretrain": 50, "sft": 20, "grpo": 0}[stage] if variant != "gpu" \
+        else {"pretrain": 1000, "sft": 200, "grpo": 10}[stage]
+    c.optim.min_lr_scale = 0.1
+    c.train.steps = STEPS[variant][stage]
+    c.train.log_every = {"cpu": 10, "gpu": 50, "ci": 1}[variant]
+    c.train.ckpt_every = {"cpu": 100000, "gpu": 1000, "ci": 100000}[variant]
+    c.train.keep_ckpts = 1
+    c.train.seed = {"pretrain": 0, "sft": 1, "grpo": 2}[stage]
+
+    d = data_config()
+    d.tokenizer = f"{ASSETS}/text.model"
+    d.image_tokenizer = f"{ASSETS}/image_tokenizer"
+    d.data_dir = f"{ASSETS}/data"
+    d.image_size = 64
+    d.num_image_tokens = 64  # MAGVIT 64x64 -> 8x8
+    d.max_text_len = 40
+    d.caption_dropout = 0.1
+    d.seed = c.train.seed
+    d.shapesworld.num_train = {"cpu": 4000, "gpu": 20000, "ci": 64}[variant]
+    d.shapesworld.num_test = {"cpu": 200, "gpu": 1000, "ci": 16}[variant]
+    d.r2i_max_prompt_len = 24
+    if stage == "pretrain":
+        d.mixture = {"t2i": {"sw_t2i": 1.0}, "lm": {"sw_corpus": 1.0}, "mmu": {"sw_vqa": 1.0}}
+    else:
+        d.mixture = {"t2i": {"sw_t2i": 1.0}, "lm": {"sw_arith": 1.0}, "mmu": {"sw_vqa": 1.0}}
+    c.data = d
+    return c
+
+
+def eval_section(variant: str):
+    from mmada_jax.evaluate import eval_config
+    e = eval_config()
+    if variant == "ci":
+        e.update(dict(batch_size=2, n_reasoning=2, n_vqa=2, n_pope=2, n_t2i_per_tag=1, n_wise=2,
+                      r2i_reasoning_steps=2, num_shown=1))
+        e.text_sampler.update(dict(gen_length=8, steps=2, block_length=8))
+        e.image_sampler.update(dict(steps=2))
+    elif variant == "gpu":
+        e.update(dict(batch_size=64, n_reasoning=200, n_vqa=300, n_pope=200, n_t2i_per_tag=32,
+                      n_wise=64))
+    return e
+
+
+def rl_section(variant: str):
+    from mmada_jax.rl.trainer import rl_config
+    r = rl_config()
+    r.steps = STEPS[variant]["grpo"]
+    r.init_from = "runs/demo/sft"
+    if variant == "ci":
+        r.update(dict(group_size=2, num_iterations=2, prompt_len=96))
+        for t in r.tasks.values():
+            t.prompts = 1
+        r.text_sampler.update(dict(gen_length=8, steps=2, block_length=8))
+        r.image_sampler.update(dict(steps=2))
+    elif variant == "gpu":
+        r.update(dict(group_size=8, num_iterations=4, mask_samples=2, ckpt_every=50))
+        for t in r.tasks.values():
+            t.prompts = 8
+    return r

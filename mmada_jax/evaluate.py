@@ -1,0 +1,242 @@
+"""Evaluate a run on the ShapesWorld test split: reasoning, VQA, POPE, GenEval-style t2i,
+WISE-style knowledge t2i (direct and reason-then-draw); a JSON report, a PNG grid of t2i samples
+and sample CoT answers.
+
+    python -m mmada_jax.evaluate --config experiments/sw_sft.py --workdir runs/sw_sft
+    python -m mmada_jax.evaluate --config experiments/sw_sft.py --workdir runs/sw_sft \
+        --config.eval.n_vqa=200 --out runs/sw_sft/eval_big
+
+Parameters come from the newest checkpoint in `--workdir` (or `--params_from`). Writes
+`OUT/report.json` (scores), `OUT/t2i_samples.png`, `OUT/wise_samples.png`, `OUT/samples.json`
+(OUT defaults to WORKDIR/eval). Set sizes and sampler settings are `config.eval` fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+
+def eval_config() -> ml_collections.ConfigDict:
+    """Defaults of `config.eval`."""
+    return ml_collections.ConfigDict(dict(
+        split="test", seed=0, batch_size=16, prompt_len=96,
+        n_reasoning=32, n_vqa=48, n_pope=32, n_t2i_per_tag=4, n_wise=16, r2i=True,
+        r2i_max_prompt_len=24, r2i_reasoning_steps=16,
+        text_sampler=dict(gen_length=64, steps=32, block_length=32, temperature=0.0,
+                          remasking="low_confidence"),
+        image_sampler=dict(steps=8, guidance_scale=1.0, temperature=1.0, token_temperature=1.0),
+        num_shown=4,
+    ))
+
+
+def _batches(xs, n):
+    for lo in range(0, len(xs), n):
+        yield lo, xs[lo:lo + n]
+
+
+def _pad_to(xs: list, n: int) -> list:
+    return xs + [xs[-1]] * (n - len(xs)) if len(xs) < n else xs
+
+
+class Evaluator:
+    """Generates and scores every ShapesWorld eval set with one model's parameters."""
+
+    def __init__(self, config, setup, params, text_tok, image_tok, ecfg=None):
+        from mmada_jax.sampling.image import ImageSamplerConfig
+        from mmada_jax.sampling.text import TextSamplerConfig
+        self.config, self.setup, self.params = config, setup, params
+        self.model, self.layout = setup.model, setup.layout
+        self.text_tok, self.image_tok = text_tok, image_tok
+        self.e = ecfg if ecfg is not None else eval_config()
+        self.tcfg = TextSamplerConfig(**dict(self.e.text_sampler))
+        self.icfg = ImageSamplerConfig(**dict(self.e.image_sampler))
+        self.key = jax.random.key(int(self.e.seed) + 101)
+
+    # ------------------------------------------------------------------ generation
+    def answer(self, items, with_image: bool) -> list[str]:
+        from mmada_jax.rl import rollout as ro
+        d, bs, out = self.config.data, int(self.e.batch_size), []
+        for lo, part in _batches(items, bs):
+            full = _pad_to(list(part), bs)
+            if with_image:
+                codes = ro.scene_codes([it["scene"] for it in full], self.image_tok,
+                                       int(d.image_size))
+                ids = [ro.mmu_prompt(c, it["question"], self.layout, self.text_tok)
+                       for c, it in zip(codes, full)]
+            else:
+                ids = [ro.chat_prompt(it["question"], self.layout, self.text_tok) for it in full]
+            s = ro.sample_text(self.model, self.params, ids, self.layout, self.text_tok,
+                               self.tcfg, jax.random.fold_in(self.key, lo),
+                               prompt_len=int(self.e.prompt_len))
+            out += s.completions[:len(part)]
+        return out
+
+    def draw(self, prompts) -> list[np.ndarray]:
+        from mmada_jax.rl import rollout as ro
+        d, bs, out = self.config.data, int(self.e.batch_size), []
+        for lo, part in _batches(prompts, bs):
+            s = ro.sample_images(self.model, self.params, _pad_to(list(part), bs), self.layout,
+                                 self.text_tok, self.image_tok, self.icfg,
+                                 jax.random.fold_in(self.key, 1000 + lo),
+                                 max_text_len=int(d.max_text_len),
+                                 num_image_tokens=int(d.num_image_tokens))
+            out += s.completions[:len(part)]
+        return out
+
+    def reason_and_draw(self, prompts):
+        from mmada_jax.rl import rollout as ro
+        d, bs, imgs, texts = self.config.data, int(self.e.batch_size), [], []
+        v, mp = int(d.num_image_tokens), int(self.e.r2i_max_prompt_len)
+        rlen = int(self.config.seq_len) - mp - 1 - v - 2
+        for lo, part in _batches(prompts, bs):
+            s, t = ro.sample_r2i(self.model, self.params, _pad_to(list(part), bs), self.layout,
+                                 self.text_tok, self.image_tok, self.icfg,
+                                 jax.random.fold_in(self.key, 2000 + lo), max_prompt_len=mp,
+                                 reasoning_len=rlen, num_image_tokens=v,
+                                 reasoning_steps=int(self.e.r2i_reasoning_steps))
+            imgs += s.completions[:len(part)]
+            texts += t[:len(part)]
+        return imgs, texts
+
+    # ------------------------------------------------------------------ all sets
+    def run(self, out_dir: str | None = None, tag: str = "") -> dict:
+        from mmada_jax.evals import shapesworld_eval as swe
+        e, split, seed = self.e, str(self.e.split), int(self.e.seed)
+        results, samples, times = {}, {}, {}
+        k = int(e.num_shown)
+
+        def timed(name, fn):
+            t0 = time.perf_counter()
+            r = fn()
+            times[name] = round(time.perf_counter() - t0, 1)
+            return r
+
+        if int(e.n_reasoning):
+            items = swe.reasoning_items(int(e.n_reasoning), split, seed)
+            resp = timed("reasoning", lambda: self.answer(items, False))
+            results["reasoning"] = swe.score_reasoning(resp, items)
+            samples["reasoning"] = [dict(question=it["question"], answer=it["answer"], response=r)
+                                    for it, r in zip(items[:k], resp[:k])]
+        if int(e.n_vqa):
+            items = swe.vqa_items(int(e.n_vqa), split, seed)
+            resp = timed("vqa", lambda: self.answer(items, True))
+            results["vqa"] = swe.score_vqa(resp, items)
+            samples["vqa"] = [dict(question=it["question"], answer=it["answer"], response=r)
+                              for it, r in zip(items[:k], resp[:k])]
+        if int(e.n_pope):
+            items = swe.pope_items(int(e.n_pope), split, seed)
+            resp = timed("pope", lambda: self.answer(items, True))
+            results["pope"] = swe.score_pope(resp, items)
+            samples["pope"] = [dict(question=it["question"], answer=it["answer"], response=r)
+                               for it, r in zip(items[:k], resp[:k])]
+        images = {}
+        if int(e.n_t2i_per_tag):
+            items = swe.t2i_items(int(e.n_t2i_per_tag), split, seed)
+            imgs = timed("t2i", lambda: self.draw([it["prompt"] for it in items]))
+            results["t2i"] = swe.score_t2i(imgs, items)
+            images["t2i"] = imgs
+            samples["t2i"] = [dict(prompt=it["prompt"], tag=it["tag"], correct=c)
+                              for it, c in zip(items[:2 * k], results["t2i"]["correct"])]
+        if int(e.n_wise):
+            items = swe.wise_items(int(e.n_wise), split, seed)
+            imgs = timed("wise", lambda: self.draw([it["prompt"] for it in items]))
+            results["wise"] = swe.score_wise(imgs, items)
+            images["wise"] = imgs
+            if bool(e.r2i):
+                rimgs, texts = timed("wise_r2i",
+                                     lambda: self.reason_and_draw([it["prompt"] for it in items]))
+                results["wise_r2i"] = swe.score_wise(rimgs, items)
+                images["wise_r2i"] = rimgs
+                samples["wise_r2i"] = [dict(prompt=it["prompt"], reference=it["cot"],
+                                            reasoning=t) for it, t in zip(items[:k], texts[:k])]
+        results["time_s"] = times
+        if out_dir:
+            self.write(out_dir, results, samples, images, tag)
+        return dict(results=results, samples=samples, images=images)
+
+    def write(self, out_dir, results, samples, images, tag=""):
+        from mmada_jax.evals.report import write_report
+        from mmada_jax.pipeline_report import save_image_grid
+        os.makedirs(out_dir, exist_ok=True)
+        write_report(os.path.join(out_dir, "report.json"), results, drop_per_sample=True,
+                     config=json.loads(self.config.to_json_best_effort()), tag=tag,
+                     image_tokenizer=getattr(self.image_tok, "name", ""))
+        with open(os.path.join(out_dir, "samples.json"), "w") as f:
+            json.dump(samples, f, indent=2)
+        for name, imgs in images.items():
+            if imgs:
+                save_image_grid(imgs, os.path.join(out_dir, f"{name}_samples.png"), ncol=6)
+
+
+def load_for_eval(config, workdir: str, devices=None, text_tok=None, image_tok=None):
+    """(Evaluator) for `config` with the newest parameters under `workdir`."""
+    from mmada_jax import assets
+    from mmada_jax.rl.trainer import split_config
+    from mmada_jax.training.checkpoint import restore_params
+    from mmada_jax.training.loop import build
+    base, extras = split_config(config)
+    if "rl" in extras:  # a GRPO config: its optimizer schedule spans steps * mu updates
+        base.train.steps = int(extras["rl"].get("steps", 1)) * int(
+            extras["rl"].get("num_iterations", 1))
+    e = eval_config()
+    if "eval" in extras:
+        e.update(extras["eval"])
+    setup = build(base, devices or jax.devices()[:1])
+    params, step = restore_params(workdir, setup.abstract_state)
+    text_tok = text_tok or assets.text_tokenizer(base, setup.layout)
+    image_tok = image_tok or assets.image_tokenizer(base, setup.layout)
+    ev = Evaluator(base, setup, params, text_tok, image_tok, e)
+    ev.source_step = step
+    return ev
+
+
+def evaluate(config, workdir: str, out_dir: str | None = None, devices=None, tag: str = "",
+             text_tok=None, image_tok=None) -> dict:
+    ev = load_for_eval(config, workdir, devices, text_tok, image_tok)
+    out_dir = out_dir or os.path.join(workdir, "eval")
+    t0 = time.perf_counter()
+    out = ev.run(out_dir, tag or os.path.basename(os.path.normpath(workdir)))
+    print(f"[eval] {workdir} step {ev.source_step}: {summary_line(out['results'])} "
+          f"({time.perf_counter() - t0:.0f}s) -> {out_dir}/report.json", flush=True)
+    return out
+
+
+def summary_line(r: dict) -> str:
+    parts = []
+    for name, path in (("reason", ("reasoning", "accuracy")), ("vqa", ("vqa", "accuracy")),
+                       ("pope_f1", ("pope", "f1")), ("geneval", ("t2i", "overall")),
+                       ("wise", ("wise", "accuracy")), ("wise_r2i", ("wise_r2i", "accuracy"))):
+        x = r
+        for p in path:
+            x = x.get(p) if isinstance(x, dict) else None
+        if isinstance(x, (int, float)):
+            parts.append(f"{name} {x:.3f}")
+    return " | ".join(parts)
+
+
+def main(argv):
+    del argv
+    from absl import flags
+    from mmada_jax.train import quiet_logs
+    quiet_logs()
+    f = flags.FLAGS
+    if f.config is None or f.workdir is None:
+        raise ValueError("--config and --workdir are required")
+    evaluate(f.config, f.params_from or f.workdir, f.out or os.path.join(f.workdir, "eval"))
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+    from ml_collections import config_flags
+    config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+    flags.DEFINE_string("workdir", None, "Run directory (checkpoints inside).")
+    flags.DEFINE_string("params_from", None, "Take parameters from this run instead.")
+    flags.DEFINE_string("out", None, "Output directory (default WORKDIR/eval).")
+    app.run(main)

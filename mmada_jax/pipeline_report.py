@@ -1,0 +1,123 @@
+"""Report pieces for the pipeline: PNG image grids, metric curves as matplotlib plots, and the
+markdown report of a multi-stage run (`write_report`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Sequence
+
+import numpy as np
+
+
+def to_uint8(img) -> np.ndarray:
+    x = np.asarray(img)
+    if x.dtype == np.uint8:
+        return x
+    return np.clip(np.round((np.clip(x, -1, 1) + 1) * 127.5), 0, 255).astype(np.uint8)
+
+
+def save_image_grid(images: Sequence, path: str, ncol: int = 8, scale: int = 2,
+                    pad: int = 2) -> str:
+    """Images ([S, S, 3], uint8 or float in [-1, 1]) -> one PNG grid at `path`."""
+    from PIL import Image
+    if not len(images):
+        raise ValueError("save_image_grid: no images")
+    ims = [to_uint8(im) for im in images]
+    h, w = ims[0].shape[:2]
+    ncol = min(ncol, len(ims))
+    nrow = -(-len(ims) // ncol)
+    grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, 3), 255, np.uint8)
+    for i, im in enumerate(ims):
+        r, c = divmod(i, ncol)
+        grid[pad + r * (h + pad):pad + r * (h + pad) + h,
+             pad + c * (w + pad):pad + c * (w + pad) + w] = im
+    out = Image.fromarray(grid)
+    if scale > 1:
+        out = out.resize((out.width * scale, out.height * scale), Image.NEAREST)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    out.save(path)
+    return path
+
+
+def read_jsonl(path: str) -> list[dict]:
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_curves(history: Sequence[dict], keys: Sequence[str], path: str, title: str = "",
+                xlabel: str = "step", smooth: int = 1) -> str | None:
+    """Line plot of history[key] against history['step'] for each key present."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    keys = [k for k in keys if any(k in h for h in history)]
+    if not keys:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    for k in keys:
+        pts = [(h["step"], h[k]) for h in history if k in h and h[k] is not None]
+        xs, ys = np.array([p[0] for p in pts]), np.array([p[1] for p in pts], float)
+        ax.plot(xs, ys, alpha=0.35 if smooth > 1 else 1.0, label=None if smooth > 1 else k)
+        if smooth > 1 and len(ys) >= smooth:
+            sm = np.convolve(ys, np.ones(smooth) / smooth, mode="valid")
+            ax.plot(xs[smooth - 1:], sm, label=f"{k} (mean of {smooth})")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------------- metrics table
+# (column title, path into an eval report's 'results')
+METRICS = (
+    ("reasoning acc", ("reasoning", "accuracy")),
+    ("reasoning format", ("reasoning", "format_rate")),
+    ("VQA acc", ("vqa", "accuracy")),
+    ("POPE acc", ("pope", "accuracy")),
+    ("POPE F1", ("pope", "f1")),
+    ("GenEval single", ("t2i", "per_tag", "single_object")),
+    ("two obj", ("t2i", "per_tag", "two_object")),
+    ("counting", ("t2i", "per_tag", "counting")),
+    ("colors", ("t2i", "per_tag", "colors")),
+    ("position", ("t2i", "per_tag", "position")),
+    ("color attr", ("t2i", "per_tag", "color_attr")),
+    ("GenEval overall", ("t2i", "overall")),
+    ("scene exact", ("t2i", "exact_scene")),
+    ("object F1", ("t2i", "object_f1")),
+    ("WISE (t2i)", ("wise", "accuracy")),
+    ("WISE (r2i)", ("wise_r2i", "accuracy")),
+)
+
+
+def lookup(results: dict, path) -> float | None:
+    x = results
+    for p in path:
+        if not isinstance(x, dict) or p not in x:
+            return None
+        x = x[p]
+    if isinstance(x, dict) and "accuracy" in x:
+        x = x["accuracy"]
+    return float(x) if isinstance(x, (int, float)) else None
+
+
+def metrics_table(rows: Sequence[tuple[str, dict]]) -> str:
+    """Markdown table, one row per (stage name, eval results), one column per METRICS entry
+    (transposed: metrics as rows, stages as columns, which reads better with many metrics)."""
+    names = [r[0] for r in rows]
+    lines = ["| metric | " + " | ".join(names) + " |",
+             "|---|" + "---|" * len(names)]
+    for title, path in METRICS:
+        vals = [lookup(res, path) for _, res in rows]
+        if all(v is None for v in vals):
+            continue
+        lines.append(f"| {title} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in vals)
+                     + " |")
+    return "\n".join(lines)
