@@ -63,8 +63,8 @@ def test_cli_text_t2i_mmu(workdir, tmp_path):
 def test_cli_errors(workdir, tmp_path):
     wd, _ = workdir
     common = ["--config", CONFIG, "--workdir", wd, "--out", str(tmp_path), "--param_dtype", ""]
-    with pytest.raises(ValueError, match="prompt 0 has .* tokens; the limit is 40"):
-        cli.main(common + ["--task", "text", "--prompt", "x" * 60, "--gen_length", "8",
+    with pytest.raises(ValueError, match="prompt 0 has .* tokens; the limit is 504"):
+        cli.main(common + ["--task", "text", "--prompt", "x" * 600, "--gen_length", "8",
                            "--steps", "8", "--block_length", "8"])
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         cli.main(["--config", CONFIG, "--workdir", str(tmp_path / "none"), "--out",
