@@ -10,18 +10,20 @@ anywhere.
 
 from mmada_jax.config import base_config, model_config
 
-# stage -> (text len, image tokens, lr, (c_t2i, c_lm, c_mmu), (b_t2i, b_lm, b_mmu), lm objective)
+# stage -> (text len, image tokens, lr, (c_t2i, c_lm, c_mmu), (b_t2i, b_lm, b_mmu), lm objective,
+#           grad_accum). grad_accum keeps ~12k tokens per chip per micro-step on v5p-128 (stage 1.1
+#           at 11.6k tokens per chip compiles to 71.7 of 95 GiB, benchmarks/results/scale.md).
 STAGES = {
-    "1.1": (128, 256, 1e-4, (1.0, 0.1, 1.0), (896, 256, 768), "text_lm"),
-    "1.2": (256, 256, 5e-5, (1.0, 0.1, 0.5), (768, 256, 512), "text_lm"),
-    "1.3": (512, 1024, 5e-5, (1.0, 0.4, 0.5), (768, 256, 512), "text_lm"),
-    "2.1": (512, 1024, 5e-5, (1.0, 0.5, 0.5), (384, 256, 384), "text_answer"),
-    "2.2": (512, 1024, 5e-5, (0.05, 0.6, 0.4), (384, 256, 384), "text_answer"),
+    "1.1": (128, 256, 1e-4, (1.0, 0.1, 1.0), (896, 256, 768), "text_lm", 1),
+    "1.2": (256, 256, 5e-5, (1.0, 0.1, 0.5), (768, 256, 512), "text_lm", 1),
+    "1.3": (512, 1024, 5e-5, (1.0, 0.4, 0.5), (768, 256, 512), "text_lm", 4),
+    "2.1": (512, 1024, 5e-5, (1.0, 0.5, 0.5), (384, 256, 384), "text_answer", 2),
+    "2.2": (512, 1024, 5e-5, (0.05, 0.6, 0.4), (384, 256, 384), "text_answer", 2),
 }
 
 
 def stage_config(stage: str):
-    text_len, img_tokens, lr, coeffs, batches, lm_objective = STAGES[stage]
+    text_len, img_tokens, lr, coeffs, batches, lm_objective, accum = STAGES[stage]
     c = base_config()
     c.name = f"mmada_8b_stage{stage.replace('.', '_')}"
     c.model = model_config("8b", remat="full", attention_impl="auto", dtype="bfloat16",
@@ -35,6 +37,7 @@ def stage_config(stage: str):
     c.tasks.lm.objective = lm_objective
     c.optim.lr = lr
     c.optim.warmup_steps = 5000
+    c.train.grad_accum = accum
     c.train.steps = 210_000 if stage == "2.1" else 100_000
     c.train.ckpt_every = 1000
     c.train.log_every = 10

@@ -28,7 +28,7 @@ MODEL = {
 BATCH = {"cpu": (8, 4, 8, 8), "gpu": (64, 16, 48, 64), "ci": (2, 2, 2, 2)}
 STEPS = {"cpu": dict(pretrain=600, sft=300, grpo=16), "gpu": dict(pretrain=20000, sft=6000, grpo=300),
          "ci": dict(pretrain=3, sft=2, grpo=1)}
-LR = {"cpu": dict(pretrain=2e-3, sft=1e-3, grpo=2e-5), "gpu": dict(pretrain=6e-4, sft=3e-4, grpo=5e-6),
+LR = {"cpu": dict(pretrain=2e-3, sft=1e-3, grpo=5e-5), "gpu": dict(pretrain=6e-4, sft=3e-4, grpo=5e-6),
       "ci": dict(pretrain=1e-3, sft=1e-3, grpo=1e-5)}
 
 
@@ -74,7 +74,7 @@ def sw_config(stage: str, variant: str = "cpu"):
     d.data_dir = f"{ASSETS}/data"
     d.image_size = 64
     d.num_image_tokens = 64  # MAGVIT 64x64 -> 8x8
-    d.max_text_len = 40
+    d.max_text_len = 44
     d.caption_dropout = 0.1
     d.seed = c.train.seed
     d.shapesworld.num_train = {"cpu": 4000, "gpu": 20000, "ci": 64}[variant]
@@ -93,7 +93,7 @@ def eval_section(variant: str):
     e = eval_config()
     if variant == "ci":
         e.update(dict(batch_size=2, n_reasoning=2, n_vqa=2, n_pope=2, n_t2i_per_tag=1, n_wise=2,
-                      r2i_reasoning_steps=2, num_shown=1))
+                      r2i_reasoning_steps=2, num_shown=1, prompt_len=128))
         e.text_sampler.update(dict(gen_length=8, steps=2, block_length=8))
         e.image_sampler.update(dict(steps=2))
     elif variant == "gpu":
@@ -108,11 +108,13 @@ def rl_section(variant: str):
     r.steps = STEPS[variant]["grpo"]
     r.init_from = "runs/demo/sft"
     if variant == "ci":
-        r.update(dict(group_size=2, num_iterations=2, prompt_len=96))
+        r.update(dict(group_size=2, num_iterations=2, prompt_len=128))
         for t in r.tasks.values():
             t.prompts = 1
         r.text_sampler.update(dict(gen_length=8, steps=2, block_length=8))
         r.image_sampler.update(dict(steps=2))
+    elif variant == "cpu":
+        r.text_sampler.update(dict(steps=16))
     elif variant == "gpu":
         r.update(dict(group_size=8, num_iterations=4, mask_samples=2, ckpt_every=50))
         for t in r.tasks.values():

@@ -158,12 +158,11 @@ def load_magvit(path: str, image_size: int):
     """A MAGVIT directory: either `magvit_config.json` + `params.msgpack` (`save_magvit`), or a
     workdir of `python -m mmada_jax.train_tokenizer` (`config.json` + `checkpoints/`)."""
     from flax import serialization
-    from mmada_jax.tokenizers.magvit import MagvitConfig, init_params
-    import jax
+    from mmada_jax.tokenizers.magvit import MagvitConfig
     if os.path.exists(os.path.join(path, "magvit_config.json")):
         with open(os.path.join(path, "magvit_config.json")) as f:
             cfg = MagvitConfig.from_dict(json.load(f))
-        target = init_params(cfg, jax.random.key(0))
+        target = _magvit_target(cfg)
         with open(os.path.join(path, "params.msgpack"), "rb") as f:
             params = serialization.from_bytes(target, f.read())
         return MagvitImageTokenizer(cfg, params, image_size)
@@ -180,9 +179,19 @@ def load_magvit(path: str, image_size: int):
         raise FileNotFoundError(f"{path}/checkpoints: no finished checkpoint")
     raw = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
     mgr.close()
-    target = init_params(cfg, jax.random.key(0))
+    target = _magvit_target(cfg)
     params = serialization.from_state_dict(target, raw["state"]["params"])
     return MagvitImageTokenizer(cfg, params, image_size)
+
+
+def _magvit_target(cfg):
+    """A parameter tree of the right structure (values are replaced on restore)."""
+    from mmada_jax.tokenizers import magvit
+    try:
+        return magvit.init_params(cfg, 0)
+    except TypeError:  # an older signature took a PRNG key
+        import jax
+        return magvit.init_params(cfg, jax.random.key(0))
 
 
 def save_magvit(path: str, cfg, params) -> None:

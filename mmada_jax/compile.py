@@ -213,6 +213,15 @@ def pallas_kernel_count(compiled) -> int:
         return 0
 
 
+def check_fits(name: str, total_bytes: int, topo: Topology) -> None:
+    """Raise DoesNotFit when a program's per-chip bytes exceed the chip's HBM."""
+    if total_bytes > topo.hbm_bytes:
+        raise DoesNotFit(f"{name} step needs {_gib(total_bytes)} per chip, more than the "
+                         f"{_gib(topo.hbm_bytes)} of a {topo.generation} chip; lower the "
+                         "batch, raise config.train.grad_accum, use config.model.remat="
+                         "'full' or add chips")
+
+
 # ------------------------------------------------------------------------- compile
 def _compile_config(config, attention: str | None):
     """Kernels for TPU: 'auto'/'pallas' (which resolve by the host backend) -> 'pallas_tpu'."""
@@ -300,13 +309,11 @@ def compile_for_topology(config, topology: str | Topology, *, num_slices: int = 
             f"{_gib(mem.get('aliased', 0))}, temporaries {_gib(mem.get('temporaries', 0))}; "
             f"{entry['pallas_kernels']} Pallas TPU kernel call(s)")
         if flops:
+            note = (" (XLA counts the scanned layer loop's body once, so this undercounts; "
+                    "see model FLOPs)") if config.model.scan_layers else ""
             log(f"[{name}] XLA cost analysis: {flops:.4g} FLOP per chip per step, "
-                f"{flops * topo.num_chips:.4g} over {topo.num_chips} chips")
-        if total > topo.hbm_bytes:
-            raise DoesNotFit(f"{name} step needs {_gib(total)} per chip, more than the "
-                             f"{_gib(topo.hbm_bytes)} of a {topo.generation} chip; lower the "
-                             "batch, raise config.train.grad_accum, use config.model.remat="
-                             "'full' or add chips")
+                f"{flops * topo.num_chips:.4g} over {topo.num_chips} chips{note}")
+        check_fits(name, total, topo)
         return entry
 
     run("train", step.jitted, setup.abstract_state, batch)

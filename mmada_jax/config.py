@@ -73,7 +73,7 @@ def base_config() -> ConfigDict:
         schedule="warmup_cosine", warmup_steps=5000, min_lr_scale=0.1, decay_steps=0))
     c.train = ConfigDict(dict(
         steps=10, grad_accum=1, seed=0, log_every=1, ckpt_every=100, keep_ckpts=3,
-        async_ckpt=True, max_nonfinite_in_row=5, peak_tflops_per_device=0.0,
+        async_ckpt=True, max_nonfinite_in_row=5, skip_nonfinite=True, peak_tflops_per_device=0.0,
         text_eps=1e-3, progress=True, tensorboard=True, eval_every=0,
         init_from=""))  # a workdir whose latest checkpoint's params start a fresh run
     c.data = ConfigDict(dict(source="synthetic", seed=0))

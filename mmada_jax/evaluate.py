@@ -4,11 +4,12 @@ and sample CoT answers.
 
     python -m mmada_jax.evaluate --config experiments/sw_sft.py --workdir runs/sw_sft
     python -m mmada_jax.evaluate --config experiments/sw_sft.py --workdir runs/sw_sft \
-        --config.eval.n_vqa=200 --out runs/sw_sft/eval_big
+        --set n_vqa=200 --set text_sampler.steps=64 --out runs/sw_sft/eval_big
 
 Parameters come from the newest checkpoint in `--workdir` (or `--params_from`). Writes
 `OUT/report.json` (scores), `OUT/t2i_samples.png`, `OUT/wise_samples.png`, `OUT/samples.json`
-(OUT defaults to WORKDIR/eval). Set sizes and sampler settings are `config.eval` fields.
+(OUT defaults to WORKDIR/eval). Set sizes and sampler settings are `config.eval` fields
+(defaults: `eval_config()`), overridden by `--set key=value`.
 """
 
 from __future__ import annotations
@@ -175,8 +176,33 @@ class Evaluator:
                 save_image_grid(imgs, os.path.join(out_dir, f"{name}_samples.png"), ncol=6)
 
 
-def load_for_eval(config, workdir: str, devices=None, text_tok=None, image_tok=None):
-    """(Evaluator) for `config` with the newest parameters under `workdir`."""
+def apply_sets(e, sets) -> ml_collections.ConfigDict:
+    """`key=value` overrides (dotted keys, Python literals) of an eval config."""
+    import ast
+    e = ml_collections.ConfigDict(e.to_dict())
+    for item in sets or ():
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        node, parts = e, key.split(".")
+        for p in parts[:-1]:
+            if p not in node:
+                raise KeyError(f"--set {key}: unknown eval key {p!r}; known {sorted(node.keys())}")
+            node = node[p]
+        if parts[-1] not in node:
+            raise KeyError(f"--set {key}: unknown eval key; known {sorted(node.keys())}")
+        node[parts[-1]] = value
+    return e
+
+
+def load_for_eval(config, workdir: str, devices=None, text_tok=None, image_tok=None,
+                  sets=()):
+    """(Evaluator) for `config` with the newest parameters under `workdir`; `sets` are
+    `key=value` overrides of the eval settings (config.eval, else `eval_config()`)."""
     from mmada_jax import assets
     from mmada_jax.rl.trainer import split_config
     from mmada_jax.training.checkpoint import restore_params
@@ -188,6 +214,7 @@ def load_for_eval(config, workdir: str, devices=None, text_tok=None, image_tok=N
     e = eval_config()
     if "eval" in extras:
         e.update(extras["eval"])
+    e = apply_sets(e, sets)
     setup = build(base, devices or jax.devices()[:1])
     params, step = restore_params(workdir, setup.abstract_state)
     text_tok = text_tok or assets.text_tokenizer(base, setup.layout)
@@ -198,8 +225,8 @@ def load_for_eval(config, workdir: str, devices=None, text_tok=None, image_tok=N
 
 
 def evaluate(config, workdir: str, out_dir: str | None = None, devices=None, tag: str = "",
-             text_tok=None, image_tok=None) -> dict:
-    ev = load_for_eval(config, workdir, devices, text_tok, image_tok)
+             text_tok=None, image_tok=None, sets=()) -> dict:
+    ev = load_for_eval(config, workdir, devices, text_tok, image_tok, sets)
     out_dir = out_dir or os.path.join(workdir, "eval")
     t0 = time.perf_counter()
     out = ev.run(out_dir, tag or os.path.basename(os.path.normpath(workdir)))
@@ -224,12 +251,14 @@ def summary_line(r: dict) -> str:
 def main(argv):
     del argv
     from absl import flags
-    from mmada_jax.train import quiet_logs
-    quiet_logs()
+    from absl import logging
+    if flags.FLAGS["verbosity"].present == 0:  # progress lines only (as mmada_jax.train)
+        logging.set_verbosity(logging.WARNING)
     f = flags.FLAGS
     if f.config is None or f.workdir is None:
         raise ValueError("--config and --workdir are required")
-    evaluate(f.config, f.params_from or f.workdir, f.out or os.path.join(f.workdir, "eval"))
+    evaluate(f.config, f.params_from or f.workdir, f.out or os.path.join(f.workdir, "eval"),
+             sets=f.set)
 
 
 if __name__ == "__main__":
@@ -239,4 +268,6 @@ if __name__ == "__main__":
     flags.DEFINE_string("workdir", None, "Run directory (checkpoints inside).")
     flags.DEFINE_string("params_from", None, "Take parameters from this run instead.")
     flags.DEFINE_string("out", None, "Output directory (default WORKDIR/eval).")
+    flags.DEFINE_multi_string("set", [], "Eval override key=value (e.g. --set n_vqa=100 "
+                              "--set text_sampler.steps=64).")
     app.run(main)

@@ -24,8 +24,9 @@ _BUDGET = flags.DEFINE_float("budget_s", None, "Stop before a step would end pas
 
 def main(argv):
     del argv
-    from mmada_jax.train import quiet_logs
-    quiet_logs()
+    from absl import logging
+    if flags.FLAGS["verbosity"].present == 0:  # progress lines only (as mmada_jax.train)
+        logging.set_verbosity(logging.WARNING)
     if _CONFIG.value is None or _WORKDIR.value is None:
         raise app.UsageError("--config and --workdir are required")
     from mmada_jax.rl.trainer import UniGRPO

@@ -179,8 +179,15 @@ def train_tokenizer(cfg, workdir: str, *, stop_after: int | None = None, log_str
         if main:
             _write_png(os.path.join(workdir, "recon", f"step_{step:06d}.png"),
                        image_grid([ev_images[:n], rec[:n]]))
-        logger.log(step, {f"eval/{k}": v for k, v in res.items()})
+        scalars = {f"eval/{k}": v for k, v in res.items()}
+        logger.history.append(dict(step=step, **scalars))
         if main:
+            if logger.writer is not None:
+                for k, v in scalars.items():
+                    logger.writer.add_scalar(k, v, step)
+                logger.writer.flush()
+            print(f"[tokenizer] eval step {step}: " + ", ".join(
+                f"{k} {v:.4f}" for k, v in res.items()), flush=True)
             with open(metrics_path, "a") as f:
                 f.write(json.dumps({f"eval/{k}": v for k, v in res.items()} | {"step": step})
                         + "\n")

@@ -40,10 +40,13 @@ def test_tiny_train_step_compiles_for_v5e_2x2_with_pallas_attention():
     assert "HBM per chip" in text and "wte/embedding" in text and "v5e:2x2" in text
 
 
-def test_program_that_does_not_fit_is_reported():
-    cfg = apply_overrides(load_config_file(TINY), OVR)
+def test_program_that_does_not_fit_is_reported(capsys):
     topo = compile_lib.parse_topology("v5e:2x2")
     small = compile_lib.dataclasses.replace(topo, hbm_bytes=1024)
-    with pytest.raises(compile_lib.DoesNotFit, match=r"train step needs .* per chip, more than "
-                       r"the 1\.00 KiB of a v5e chip"):
-        compile_lib.compile_for_topology(cfg, small, forward=False, log=lambda *a: None)
+    compile_lib.check_fits("train", 1024, small)
+    with pytest.raises(compile_lib.DoesNotFit, match=r"train step needs 2\.00 KiB per chip, "
+                       r"more than the 1\.00 KiB of a v5e chip"):
+        compile_lib.check_fits("train", 2048, small)
+    # the CLI turns it into exit status 2 with the message (config error -> 1)
+    assert compile_lib.main(["compile", "--config", TINY, "--topology", "v5e:2x2"]) == 1
+    assert "not divisible by the data-parallel size" in capsys.readouterr().err

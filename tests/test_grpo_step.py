@@ -158,3 +158,18 @@ def test_filtered_rows_do_not_move_the_update():
     np.testing.assert_allclose(float(m1["loss"]), float(m2["loss"]), rtol=1e-6)
     for a, b in zip(jax.tree_util.tree_leaves(s1.params), jax.tree_util.tree_leaves(s2.params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+
+
+def test_rollout_regions_and_concat():
+    from mmada_jax.rl import rollout as ro
+    gen = np.array([[5, 6, 9, 9], [5, 5, 5, 5]])
+    np.testing.assert_array_equal(ro.first_eos_region(gen, 9),
+                                  [[1, 1, 1, 0], [1, 1, 1, 1]])
+    a = ro.Samples(np.ones((2, 3), np.int32), np.ones((2, 3), bool), np.zeros((2, 3), np.int32),
+                   np.ones((2, 3), bool), ["x", "y"])
+    b = ro.Samples(np.full((1, 5), 2, np.int32), np.ones((1, 5), bool),
+                   np.zeros((1, 5), np.int32), np.zeros((1, 5), bool), ["z"])
+    c = ro.concat([a, b], 6)
+    assert c.tokens.shape == (3, 6) and c.completions == ["x", "y", "z"]
+    assert not c.key_mask[:2, 3:].any() and not c.region[:, 5].any()
+    assert ro.repeat([1, 2], 3) == [1, 1, 1, 2, 2, 2]

@@ -90,7 +90,16 @@ def test_release_names_match_spec_tiny_and_8b():
     assert abs(total - 8.08e9) < 0.01e9  # spec: about 8.08e9 parameters
 
 
-@pytest.mark.parametrize("scan", [True, False])
+def test_unscanned_layers_use_the_same_names():
+    from mmada_jax.hf.keys import entries
+    m = model_config("tiny", vocab_size=384, scan_layers=False)
+    assert release_shapes(m) == spec_key_list(64, 2, 192, 384, 64)
+    paths = {"/".join(e.path): e.flax_shape for e in entries(m)}
+    assert paths["blocks_1/q_proj/kernel"] == (64, 64)
+    assert paths["blocks_0/ff_out/kernel"] == (192, 64)
+
+
+@pytest.mark.parametrize("scan", [True])
 def test_export_names_shapes_dtypes_and_bitwise_roundtrip(tmp_path, scan):
     cfg = _cfg(scan)
     model, layout, params = _params(cfg)

@@ -39,8 +39,7 @@ def test_transfer_counts_match_release_formula():
 @pytest.mark.parametrize("kw", [
     dict(steps=6),                                               # 2 steps per block, 2+2
     dict(steps=9, temperature=0.8),                              # counts 2,1,1; Gumbel noise
-    dict(steps=6, remasking="random", temperature=0.5),
-    dict(steps=6, cfg_scale=1.5),
+    dict(steps=6, remasking="random", temperature=0.5, cfg_scale=1.5),
 ])
 def test_text_sampler_equals_reference(setup, kw):
     cfg = TextSamplerConfig(gen_length=12, block_length=4, **kw)
@@ -118,3 +117,14 @@ def test_errors_name_the_problem(setup):
     with pytest.raises(ValueError, match="model-aware"):
         generate_text(setup["ref"], setup["tokens"], None, None,
                       TextSamplerConfig(gen_length=4, block_length=4, steps=1, cache="dual"), lay)
+
+
+def test_mmu_prompt_layout(setup):
+    from mmada_jax.sampling.prompts import mmu_ids
+    lay = setup["layout"]
+    ids = mmu_ids(np.array([[1, 2], [3, 0]]), "hi", lay, lambda s: list(s.encode()))
+    assert ids[:2] == [lay.mmu, lay.soi] and ids[6] == lay.eoi and ids[7] == lay.bos
+    assert ids[2:6] == [lay.image_offset + c for c in (1, 2, 3, 0)]
+    assert ids[-1] == ord("\n") and lay.end_header in ids[-3:]
+    with pytest.raises(ValueError, match="image codes outside"):
+        mmu_ids(np.array([64]), "hi", lay, lambda s: list(s.encode()))

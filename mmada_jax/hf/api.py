@@ -183,5 +183,5 @@ def export_hf(workdir: str, out_dir: str, *, config=None, step: int | None = Non
                           max_shard_bytes=max_shard_bytes)
     if index:
         log(f"wrote {len(index['weight_map'])} tensors "
-            f"({index['metadata']['total_size'] / 1e9:.3f} GB) from step {step} to {out_dir}")
+            f"({index["metadata"]["total_size"] / 1e6:.1f} MB) from step {step} to {out_dir}")
     return index

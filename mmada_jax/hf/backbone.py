@@ -1,10 +1,11 @@
 """Released MMaDA safetensors <-> this project's sharded parameters, streamed tensor by tensor.
 
-Import: every parameter is built with `jax.make_array_from_callback` on its NamedSharding; the
-callback reads, for the shard a device needs, only the rows/columns (and, for layer-stacked
+Import: every parameter is built shard by shard on its NamedSharding (as
+`jax.make_array_from_callback` does, but putting each shard on its device before reading the
+next); the callback reads, for the shard a device needs, only the rows/columns (and, for layer-stacked
 arrays, only the layers) of the release tensors that fall in it (`safe_open(...).get_slice`),
 converts them ([out, in] -> [in, out], dtype) and hands them to the device. The host never holds
-more than one release tensor (a slice of one, usually).
+more than one shard (a slice of one release tensor, or of N layer tensors for a stacked array).
 
 Export: parameters are fetched one release tensor at a time (one layer of a stacked array),
 converted back and written into size-bounded shards with the index json and config.json.
@@ -92,6 +93,17 @@ def _reader_callback(reader: ShardedReader, entry: keys_lib.Entry, dtype) -> Cal
     return callback
 
 
+def make_array_shard_by_shard(shape, sharding, callback):
+    """Like jax.make_array_from_callback, but each shard is read, put on its device and
+    released before the next is read (the host holds one shard at a time)."""
+    arrays = []
+    for device, index in sharding.addressable_devices_indices_map(tuple(shape)).items():
+        block = callback(index)
+        arrays.append(jax.device_put(block, device).block_until_ready())
+        del block
+    return jax.make_array_from_single_device_arrays(tuple(shape), sharding, arrays)
+
+
 def import_params(reader: ShardedReader, model_cfg, abstract_params, *,
                   prefix: str = keys_lib.PREFIX, strict: bool = True,
                   on_param: Callable | None = None) -> dict:
@@ -109,8 +121,8 @@ def import_params(reader: ShardedReader, model_cfg, abstract_params, *,
         if tuple(a.shape) != entry.flax_shape:
             raise CheckpointFormatError(f"{name}: model shape {tuple(a.shape)} but the release "
                                         f"tensors give {entry.flax_shape}")
-        arr = jax.make_array_from_callback(tuple(a.shape), a.sharding,
-                                           _reader_callback(reader, entry, a.dtype))
+        arr = make_array_shard_by_shard(a.shape, a.sharding,
+                                        _reader_callback(reader, entry, a.dtype))
         node = out
         for p in entry.path[:-1]:
             node = node.setdefault(p, {})

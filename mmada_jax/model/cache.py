@@ -38,9 +38,8 @@ def with_attention_impl(model, impl: Optional[str]):
     """The same module class with `cfg.attention_impl = impl` (None: unchanged); params carry over."""
     if impl is None or impl == model.cfg.attention_impl:
         return model
-    c = model.cfg.as_configdict() if hasattr(model.cfg, "as_configdict") else \
-        ml_collections.ConfigDict(dict(model.cfg))
-    c.attention_impl = impl
+    c = model.cfg.to_dict() if hasattr(model.cfg, "to_dict") else dict(model.cfg)
+    c["attention_impl"] = impl
     return type(model)(ml_collections.FrozenConfigDict(c))
 
 

@@ -91,8 +91,14 @@ def sample_text(model, params, prompt_ids: Sequence[Sequence[int]], layout, toke
     km = np.concatenate([pm, np.ones((len(pm), cfg.gen_length), bool)], 1)
     region = np.zeros(full.shape, bool)
     region[:, p:] = first_eos_region(full[:, p:], layout.eos)
-    texts = [tokenizer.decode(ids) for ids in prompts_lib.completion_ids(full, p, layout)]
+    texts = [decode_text(tokenizer, ids, layout) for ids in
+             prompts_lib.completion_ids(full, p, layout)]
     return Samples(full, km, np.asarray(mask_positions(jnp.asarray(km))), region, texts)
+
+
+def decode_text(tokenizer, ids, layout) -> str:
+    """Decode sampled ids; non-text ids (image codes the sampler may propose) are dropped."""
+    return tokenizer.decode([i for i in ids if 0 <= i < layout.text_vocab_size])
 
 
 def chat_prompt(question: str, layout, tokenizer, think: bool = True) -> list[int]:
@@ -152,7 +158,7 @@ def fill_span(model, params, tokens, key_mask, span, steps: int, text_vocab: int
         k = jnp.asarray((n * (s + 1)) // steps - (n * s) // steps, jnp.int32)
         logits = apply(params, x, key_mask)[..., :text_vocab]
         x, span = _fill_span_step(logits, x, span, k)
-    return np.asarray(x)
+    return np.array(x)  # a writable copy
 
 
 def sample_r2i(model, params, prompts: Sequence[str], layout, tokenizer, image_tokenizer,
@@ -171,7 +177,7 @@ def sample_r2i(model, params, prompts: Sequence[str], layout, tokenizer, image_t
     for row in tokens[:, r0:r0 + reasoning_len]:
         ids = row.tolist()
         ids = ids[:ids.index(layout.eos)] if layout.eos in ids else ids
-        texts.append(tokenizer.decode(ids))
+        texts.append(decode_text(tokenizer, ids, layout))
     cfg = dataclasses.replace(image_cfg, guidance_scale=0.0)
     codes = np.asarray(generate_image(
         make_logits_fn(model, params, positions="absolute"), tokens, km, None, None, key, cfg,

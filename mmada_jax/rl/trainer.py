@@ -351,7 +351,12 @@ class UniGRPO:
         ref = [np.asarray(self.fns.logprob(self.ref_params, rb.rows, masks[i]))
                for i in range(mu)] if g.beta > 0 else old
         ms = []
-        for i in range(mu):
+        if keep.sum() == 0:  # no group has signal: no update (AdamW would still decay weights)
+            zero = np.zeros(len(rb.rewards), np.float32)
+            ms.append(dict(loss=0.0, policy_loss=0.0, kl=0.0, clip_fraction=0.0, ratio_mean=1.0,
+                           grad_norm=0.0, row_kl=zero, row_clipped=zero.astype(bool)))
+            print(f"[grpo] step {step + 1}: every group was filtered out; no update", flush=True)
+        for i in range(mu if keep.sum() else 0):
             batch = dict(rb.rows, masks=masks[i], logp_old=old[i], logp_ref=ref[i],
                          advantages=adv.astype(np.float32), weights=keep.astype(np.float32))
             self.state, mt = self.fns.step(self.state, batch)
@@ -408,6 +413,13 @@ class UniGRPO:
             step += 1
             rate = self.logger.rate(step)
             scalars = self.logger.log(step, out, dict(steps_per_s=rate))
+            if jax.process_index() == 0:
+                print("[grpo]   " + " | ".join(
+                    f"{t} reward {out[f'{t}/reward_mean']:.2f}+-{out[f'{t}/reward_std']:.2f} "
+                    f"pass {out[f'{t}/pass_rate']:.2f} kept {out[f'{t}/kept_fraction']:.2f}"
+                    for t in self.tasks) + f" | kl {out['kl']:.4f} clip {out['clip_fraction']:.2f}"
+                    f" | rollout {out['time/rollout_s']:.0f}s of {out['time/step_s']:.0f}s",
+                    flush=True)
             history.append(dict(scalars, step=step))
             if jax.process_index() == 0:
                 with open(self.metrics_path, "a") as f:

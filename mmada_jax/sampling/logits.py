@@ -74,7 +74,9 @@ class ModelLogits:
     model: Any = flax.struct.field(pytree_node=False)
     params: Any
     positions: str = flax.struct.field(pytree_node=False, default="key_mask")
-    cache_model: Any = flax.struct.field(pytree_node=False, default=None)
+    # attention impl of the cached window steps (None: the model's). A string, not a module:
+    # it is part of the jit cache key, and FrozenConfigDict equality can miss a changed field.
+    cache_impl: Optional[str] = flax.struct.field(pytree_node=False, default=None)
     supports_cache = True
 
     def _pos(self, tokens, key_mask):
@@ -101,7 +103,7 @@ class ModelLogits:
     def cached_window(self, kv, tokens, key_mask, start, size: int, cols=None,
                       out_size: Optional[int] = None):
         """Window [start, start+size) recomputed against `kv`; logits of its first `out_size`."""
-        m = self.cache_model or self.model
+        m = cache_lib.with_attention_impl(self.model, self.cache_impl)
         pos = self._pos(tokens, key_mask)
         y = cache_lib.window_forward(m, self.params, kv, tokens, key_mask, pos, start, size)
         out_size = out_size or size
@@ -113,8 +115,7 @@ def make_logits_fn(model, params, positions: str = "key_mask",
     """Model-aware logits for the samplers. `cache_attention_impl` (e.g. 'pallas_decode') is the
     attention used by the cached window steps; None keeps the model's."""
     _positions(positions, None, None)
-    return ModelLogits(model, params, positions,
-                       cache_lib.with_attention_impl(model, cache_attention_impl))
+    return ModelLogits(model, params, positions, cache_attention_impl)
 
 
 def as_logits(fn) -> Any:

@@ -20,7 +20,7 @@ import optax
 
 from mmada_jax.tokenizers import lfq
 
-LOSS_DEFAULTS = dict(recon="l1", recon_weight=1.0, entropy_weight=0.1, commit_weight=0.25,
+LOSS_DEFAULTS = dict(recon="l1", recon_weight=1.0, entropy_weight=0.1, commit_weight=0.1,
                      beta=0.25, perceptual_weight=0.0)
 
 

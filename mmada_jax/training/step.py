@@ -134,6 +134,7 @@ def make_train_step(model, tx, config, layout, lr_schedule=None):
     loss_fn = make_loss_fn(model, config, layout)
     accum = int(config.train.grad_accum)
     clip_norm = float(config.optim.clip_norm or 0.0)
+    skip_nonfinite = bool(config.train.get("skip_nonfinite", True))
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def train_step(state: TrainState, batch):
@@ -155,17 +156,20 @@ def make_train_step(model, tx, config, layout, lr_schedule=None):
                 lambda x: x.mean(0) if jnp.issubdtype(x.dtype, jnp.floating) else x.sum(0), ms)
         gnorm = optax.tree.norm(grads)
         finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(gnorm)
-        if clip_norm:  # clip here with the norm already computed (one pass over the grads)
-            factor = jnp.minimum(1.0, clip_norm / jnp.maximum(gnorm, 1e-12))
-            grads = jax.tree_util.tree_map(lambda g: g * factor.astype(g.dtype), grads)
 
         def apply(_):
-            updates, new_opt = tx.update(grads, state.opt_state, state.params)
+            g = grads
+            if clip_norm:  # clip with the norm already computed; fuses into the update
+                factor = jnp.minimum(1.0, clip_norm / jnp.maximum(gnorm, 1e-12))
+                g = jax.tree_util.tree_map(lambda x: x * factor.astype(x.dtype), g)
+            updates, new_opt = tx.update(g, state.opt_state, state.params)
             return optax.apply_updates(state.params, updates), new_opt
 
-        # lax.cond: the skip branch costs nothing, unlike a where() over every parameter.
-        new_params, new_opt = jax.lax.cond(finite, apply,
-                                           lambda _: (state.params, state.opt_state), None)
+        if skip_nonfinite:  # lax.cond: the skip branch costs nothing, unlike where() per leaf
+            new_params, new_opt = jax.lax.cond(finite, apply,
+                                               lambda _: (state.params, state.opt_state), None)
+        else:
+            new_params, new_opt = apply(None)
         new_state = state.replace(
             step=state.step + 1, params=new_params, opt_state=new_opt,
             nonfinite_in_row=jnp.where(finite, 0, state.nonfinite_in_row + 1),

@@ -1,0 +1,294 @@
+"""The main job, end to end on ShapesWorld: `make demo` (= python -m mmada_jax.demo --workdir
+runs/demo) on a 2-core CPU in about 20 minutes.
+
+  1. data        build the ShapesWorld TFDS dataset (array_record) under WORKDIR/assets/data
+  2. tokenizers  SentencePiece on the ShapesWorld corpus; MAGVIT-v2 (64x64 -> 8x8 codes)
+  3. pretrain    masked-diffusion pre-training: t2i + text corpus + VQA      -> eval
+  4. sft         mixed long-CoT in one <think> format (+ reason-then-draw)    -> eval
+  5. grpo        UniGRPO on reasoning, VQA and t2i rewards                     -> eval
+  6. report      WORKDIR/report.md: metrics per stage, t2i sample grids, CoT samples, reward curve
+
+    python -m mmada_jax.demo --workdir runs/demo [--config experiments/sw_gpu.py]
+        [--config.budget.pretrain=600] [--stages pretrain,sft]
+
+Each training stage gets a time budget (`config.budget.<stage>` seconds, compile included): it
+runs a few steps, measures its speed and sets its step count to fill the budget (capped by the
+stage config's `train.steps`). Stages already finished in WORKDIR are skipped on a rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+
+import ml_collections
+
+EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "experiments")
+STAGES = ("pretrain", "sft", "grpo")
+
+
+def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
+    """Budgets and sizes of the demo; `variant` picks the stage configs (sw_common.py)."""
+    cpu = variant != "gpu"
+    c = ml_collections.ConfigDict()
+    c.variant = variant
+    c.stages = ",".join(STAGES)
+    # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores
+    c.budget = ml_collections.ConfigDict(dict(
+        image_tokenizer=200.0 if cpu else 1800.0, pretrain=330.0 if cpu else 3 * 3600.0, sft=210.0 if cpu else 3600.0,
+        grpo=170.0 if cpu else 3600.0))
+    c.text_tokenizer = ml_collections.ConfigDict(dict(base_vocab_size=1024, corpus=3000))
+    c.image_tokenizer = ml_collections.ConfigDict(dict(
+        kind="magvit",  # 'magvit' (trained here) or 'pool' (pooled-color stand-in, no training)
+        steps=1000 if cpu else 5000, batch_size=16, variant="8x8"))
+    c.calibrate_steps = 20 if cpu else 100
+    from mmada_jax.evaluate import eval_config
+    e = eval_config()
+    if cpu:
+        e.update(dict(batch_size=12, n_reasoning=24, n_vqa=36, n_pope=24, n_t2i_per_tag=2,
+                      n_wise=12, num_shown=3))
+    else:
+        e.update(dict(batch_size=64, n_reasoning=256, n_vqa=384, n_pope=256, n_t2i_per_tag=32,
+                      n_wise=64))
+    c.eval = e
+    return c
+
+
+def _stage_config(stage: str, variant: str, workdir: str, dc=None):
+    from mmada_jax.config import load_config_file
+    cfg = load_config_file(os.path.join(EXPERIMENTS, f"sw_{stage}.py"), variant)
+    cfg = ml_collections.ConfigDict(cfg.to_dict())
+    if dc is not None:
+        cfg.tokens.base_vocab_size = int(dc.text_tokenizer.base_vocab_size)
+    assets = os.path.join(workdir, "assets")
+    cfg.data.tokenizer = os.path.join(assets, "text.model")
+    cfg.data.image_tokenizer = os.path.join(assets, "image_tokenizer")
+    cfg.data.data_dir = os.path.join(assets, "data")
+    return cfg
+
+
+class Timer:
+    def __init__(self):
+        self.times = {}
+
+    def __call__(self, name):
+        timer = self
+
+        class _T:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+                print(f"\n=== {name} ===", flush=True)
+
+            def __exit__(self, *exc):
+                timer.times[name] = round(time.perf_counter() - self.t0, 1)
+                print(f"=== {name}: {timer.times[name]:.0f}s ===", flush=True)
+        return _T()
+
+
+# ---------------------------------------------------------------------------- phases
+def build_data(cfg):
+    from mmada_jax.data.shapesworld import builder
+    d = cfg.data
+    sw = d.shapesworld
+    b = builder.make_builder(os.path.expanduser(d.data_dir), image_size=int(d.image_size),
+                             num_train=int(sw.num_train), num_test=int(sw.num_test),
+                             seed=int(sw.get("seed", 0)),
+                             knowledge_fraction=float(sw.knowledge_fraction))
+    builder.ensure_built(b, build=True)
+    print(f"ShapesWorld: {sw.num_train} train / {sw.num_test} test images at {d.image_size}px "
+          f"in {d.data_dir}", flush=True)
+
+
+def train_text_tokenizer(dc, path: str):
+    from mmada_jax.assets import train_shapesworld_sentencepiece
+    if not os.path.exists(path):
+        train_shapesworld_sentencepiece(path, int(dc.text_tokenizer.base_vocab_size),
+                                        int(dc.text_tokenizer.corpus))
+    print(f"text tokenizer: {path}", flush=True)
+
+
+def train_image_tokenizer(dc, cfg, path: str) -> dict:
+    """MAGVIT-v2 via the tokenizer trainer, saved where `assets.image_tokenizer` reads it."""
+    from mmada_jax.assets import save_magvit
+    it = dc.image_tokenizer
+    if it.kind == "pool":
+        return {}
+    if os.path.exists(os.path.join(path, "magvit_config.json")):
+        return _read_json(os.path.join(path, "eval.json"))
+    from mmada_jax.config import load_config_file
+    from mmada_jax.tokenizers.magvit import MagvitConfig
+    from mmada_jax.train_tokenizer import train_tokenizer
+    tcfg = load_config_file(os.path.join(EXPERIMENTS, "tokenizer_shapesworld.py"), it.variant)
+    tcfg = ml_collections.ConfigDict(tcfg.to_dict())
+    tcfg.train.steps = int(it.steps)
+    tcfg.batch_size = int(it.batch_size)
+    tcfg.train.log_every = max(1, int(it.steps) // 10)
+    tcfg.train.ckpt_every = 10 ** 9
+    tcfg.train.eval_every = 0
+    tcfg.data.image_size = int(cfg.data.image_size)
+    tcfg.mesh.data = 1
+    import jax
+    t0, run_dir, k = time.perf_counter(), path + "_run", int(dc.calibrate_steps)
+    tcfg.train.log_every = max(1, min(tcfg.train.log_every, k // 2))
+    out = train_tokenizer(tcfg, run_dir, stop_after=k, devices=jax.devices()[:1])
+    rate = out["history"][-1].get("steps_per_s") or 1.0
+    spent = time.perf_counter() - t0
+    steps = int(min(int(it.steps), k + max(0.0, float(dc.budget.image_tokenizer) - spent - 10)
+                    * rate * 0.95))
+    print(f"[image tokenizer] {rate:.2f} steps/s: training to step {steps} (cap {it.steps}) in "
+          f"a {dc.budget.image_tokenizer:.0f}s budget", flush=True)
+    tcfg.train.steps = max(steps, k)
+    out = train_tokenizer(tcfg, run_dir, devices=jax.devices()[:1])
+    mc = MagvitConfig.from_dict(tcfg.magvit.to_dict())
+    save_magvit(path, mc, jax.device_get(out["state"].params))
+    with open(os.path.join(path, "eval.json"), "w") as f:
+        json.dump(out["eval"], f)
+    return out["eval"]
+
+
+def _read_json(path):
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _done(workdir: str) -> bool:
+    return os.path.exists(os.path.join(workdir, "DONE"))
+
+
+def train_stage(stage: str, cfg, workdir: str, budget_s: float, calibrate: int, tokens):
+    """Foundation train loop, sized to the time budget (see module docstring)."""
+    import jax
+    from mmada_jax import assets
+    from mmada_jax.training.loop import train
+    text_tok, image_tok = tokens
+    devices = jax.devices()[:1]
+    cap = int(cfg.train.steps)
+    t0 = time.perf_counter()
+    k = min(calibrate, cap)
+    cfg.train.log_every = max(1, min(int(cfg.train.log_every), k // 2))
+    src = assets.batch_source(cfg, None, text_tok, image_tok)
+    out = train(cfg, workdir, stop_after=k, batch_source=src, devices=devices)
+    spent = time.perf_counter() - t0
+    hist = out["history"]
+    rate = hist[-1]["steps_per_s"] if hist else 1.0  # the last interval: compile excluded
+    steps = int(min(cap, k + max(0.0, budget_s - spent - 5.0) * rate * 0.95))
+    print(f"[{stage}] {rate:.2f} steps/s after {k} steps ({spent:.0f}s with compile): "
+          f"training to step {steps} (cap {cap}) in a {budget_s:.0f}s budget", flush=True)
+    if steps > k:
+        cfg.train.steps = steps
+        src = assets.batch_source(cfg, None, text_tok, image_tok)
+        out = train(cfg, workdir, batch_source=src, devices=devices)
+        hist = hist + out["history"]
+    with open(os.path.join(workdir, "DONE"), "w") as f:
+        json.dump(dict(steps=max(steps, k), seconds=time.perf_counter() - t0), f)
+    return hist
+
+
+def run_eval(stage: str, cfg, workdir: str, ecfg, tokens) -> dict:
+    import jax
+    from mmada_jax.evaluate import Evaluator, summary_line
+    from mmada_jax.rl.trainer import split_config
+    from mmada_jax.training.checkpoint import restore_params
+    from mmada_jax.training.loop import build
+    out_dir = os.path.join(workdir, "eval")
+    if os.path.exists(os.path.join(out_dir, "report.json")):
+        return _read_json(os.path.join(out_dir, "report.json"))["results"]
+    base, extras = split_config(cfg)
+    setup = build(base, jax.devices()[:1])
+    params, step = restore_params(workdir, setup.abstract_state)
+    ev = Evaluator(base, setup, params, tokens[0], tokens[1], ecfg)
+    res = ev.run(out_dir, stage)["results"]
+    print(f"[eval {stage}] step {step}: {summary_line(res)}", flush=True)
+    return res
+
+
+def run_demo(dc, workdir: str) -> str:
+    import jax
+    from mmada_jax import assets
+    from mmada_jax.pipeline_report import write_demo_report
+    os.makedirs(workdir, exist_ok=True)
+    timer = Timer()
+    t_start = time.perf_counter()
+    stages = [s.strip() for s in str(dc.stages).split(",") if s.strip()]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ValueError(f"config.stages: unknown {unknown}; known {STAGES}")
+    v = dc.variant
+    cfgs = {s: _stage_config(s, v, workdir, dc) for s in STAGES}
+    adir = os.path.join(workdir, "assets")
+    print(f"mmada-jax demo ({v}): {jax.device_count()} {jax.devices()[0].platform} device(s), "
+          f"workdir {workdir}", flush=True)
+    with timer("data: ShapesWorld"):
+        build_data(cfgs["pretrain"])
+    with timer("tokenizers"):
+        train_text_tokenizer(dc, cfgs["pretrain"].data.tokenizer)
+        tok_eval = train_image_tokenizer(dc, cfgs["pretrain"], cfgs["pretrain"].data.image_tokenizer)
+        if dc.image_tokenizer.kind == "pool":
+            for c in cfgs.values():
+                c.data.image_tokenizer = "pool"
+        text_tok = assets.text_tokenizer(cfgs["pretrain"])
+        image_tok = assets.image_tokenizer(cfgs["pretrain"])
+        tokens = (text_tok, image_tok)
+    results, prev = {}, None
+    for stage in STAGES:
+        if stage not in stages:
+            continue
+        cfg, wd = cfgs[stage], os.path.join(workdir, stage)
+        if stage == "grpo":
+            cfg.rl.init_from = os.path.join(workdir, "sft") if prev is None else prev
+        elif prev is not None:
+            cfg.train.init_from = prev
+        with timer(f"train: {stage}"):
+            if not _done(wd):
+                if stage == "grpo":
+                    from mmada_jax.rl.trainer import UniGRPO
+                    tr = UniGRPO(cfg, wd, jax.devices()[:1], text_tok, image_tok)
+                    tr.run(budget_s=float(dc.budget[stage]))
+                    with open(os.path.join(wd, "DONE"), "w") as f:
+                        f.write("{}")
+                else:
+                    train_stage(stage, cfg, wd, float(dc.budget[stage]), int(dc.calibrate_steps),
+                                tokens)
+        with timer(f"eval: {stage}"):
+            results[stage] = run_eval(stage, cfg, wd, dc.eval, tokens)
+        prev = wd
+    total = time.perf_counter() - t_start
+    path = write_demo_report(workdir, [s for s in STAGES if s in results], results,
+                             timer.times, total, dict(variant=v, image_tokenizer=getattr(
+                                 image_tok, "name", ""), tokenizer_eval=tok_eval,
+                                 config=dc.to_dict()))
+    print(f"\nreport: {path} (total {total / 60:.1f} min)", flush=True)
+    return path
+
+
+def main(argv):
+    del argv
+    from absl import flags
+    from absl import logging
+    if flags.FLAGS["verbosity"].present == 0:  # progress lines only (as mmada_jax.train)
+        logging.set_verbosity(logging.WARNING)
+    f = flags.FLAGS
+    dc = f.config if f.config is not None else demo_config()
+    if f.stages:
+        dc = ml_collections.ConfigDict(dc.to_dict())
+        dc.stages = f.stages
+    if f.fresh and os.path.isdir(f.workdir):
+        shutil.rmtree(f.workdir)
+    run_demo(dc, f.workdir)
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+    from ml_collections import config_flags
+    config_flags.DEFINE_config_file("config", None, "Demo config (default: demo_config('cpu')).",
+                                    lock_config=True)
+    flags.DEFINE_string("workdir", "runs/demo", "Output directory.")
+    flags.DEFINE_string("stages", None, "Comma-separated subset of pretrain,sft,grpo.")
+    flags.DEFINE_bool("fresh", False, "Delete WORKDIR first.")
+    sys.exit(app.run(main))
