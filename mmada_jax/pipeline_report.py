@@ -143,6 +143,7 @@ def write_demo_report(workdir: str, stages: Sequence[str], results: dict, times:
               "parser and scored per tag (overall = mean of tags). WISE-style: knowledge prompts "
               "('a small tomato ...') on items never drawn in training, drawn directly (t2i) or "
               "after reasoning (r2i).", ""]
+    lines += stage_deltas(stages, results) + [""]
     tok = meta.get("tokenizer_eval") or {}
     if tok:
         lines += ["Image tokenizer (held-out reconstructions): " + ", ".join(
@@ -199,6 +200,31 @@ def write_demo_report(workdir: str, stages: Sequence[str], results: dict, times:
         json.dump(dict(results={s: {k: v for k, v in results[s].items()} for s in stages},
                        times=times, total_s=total_s, meta=meta), f, indent=1, default=str)
     return path
+
+
+# what each stage targets (acceptance: it should improve these over the previous stage)
+TARGETS = {
+    "sft": (("reasoning acc", ("reasoning", "accuracy")), ("VQA acc", ("vqa", "accuracy")),
+            ("reasoning format", ("reasoning", "format_rate")),
+            ("WISE (r2i)", ("wise_r2i", "accuracy"))),
+    "grpo": (("reasoning acc", ("reasoning", "accuracy")), ("VQA acc", ("vqa", "accuracy")),
+             ("POPE acc", ("pope", "accuracy")), ("GenEval overall", ("t2i", "overall")),
+             ("object F1", ("t2i", "object_f1"))),
+}
+
+
+def stage_deltas(stages, results) -> list[str]:
+    """One line per stage: its targeted metrics against the previous stage (signed deltas)."""
+    out = ["Targeted metrics against the previous stage:", ""]
+    for prev, cur in zip(stages, stages[1:]):
+        parts = []
+        for title, path in TARGETS.get(cur, ()):
+            a, b = lookup(results[prev], path), lookup(results[cur], path)
+            if a is not None and b is not None:
+                parts.append(f"{title} {a:.3f} -> {b:.3f} ({b - a:+.3f})")
+        if parts:
+            out.append(f"- **{cur} vs {prev}**: " + "; ".join(parts))
+    return out
 
 
 def _short(s: str, n: int = 300) -> str:

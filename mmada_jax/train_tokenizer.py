@@ -136,7 +136,7 @@ def train_tokenizer(cfg, workdir: str, *, stop_after: int | None = None, log_str
     from mmada_jax.tokenizers.shapes_data import ShapesWorldImages, heldout_set
     from mmada_jax.training.checkpoint import Checkpointer
     from mmada_jax.training.logging import MetricLogger
-    from mmada_jax.training.loop import _StopFlag, to_global
+    from mmada_jax.training.loop import StopFlag, to_global
     from mmada_jax.training.step import batch_shardings
 
     mesh, model, tx, sched, replicated = build(cfg, devices)
@@ -194,7 +194,7 @@ def train_tokenizer(cfg, workdir: str, *, stop_after: int | None = None, log_str
         return res
 
     stopped_by, step, batch, result = None, start, first, {}
-    with _StopFlag() as stop:
+    with StopFlag() as stop:
         while step < t.steps:
             with use_mesh(mesh):
                 state, metrics = jitted(state, to_global(batch, b_sh))

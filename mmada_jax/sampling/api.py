@@ -30,19 +30,16 @@ from mmada_jax.sampling.text import TextSamplerConfig, generate_text
 
 def load_params(config, workdir: str, devices=None, step: Optional[int] = None):
     """(params, step, setup) from the newest (or given) checkpoint under `workdir`."""
-    from mmada_jax.training.checkpoint import Checkpointer, checkpoint_dir
+    from mmada_jax.training.checkpoint import checkpoint_dir, restore_params
     from mmada_jax.training.loop import build
     setup = build(config, devices)
-    d = checkpoint_dir(workdir)
-    if not os.path.isdir(d):
+    if not os.path.isdir(checkpoint_dir(workdir)):
         raise FileNotFoundError(f"no checkpoint directory under {workdir}")
-    ck = Checkpointer(d, async_save=False)
-    step = ck.latest_step() if step is None else step
-    if step is None:
-        raise FileNotFoundError(f"no finished checkpoint in {d}")
-    state, _ = ck.restore(step, setup.abstract_state, with_data=False)
-    ck.close()
-    return state.params, step, setup
+    try:  # parameters only: the optimizer moments are never read
+        params, step = restore_params(workdir, setup.abstract_state, step)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"no finished checkpoint in {checkpoint_dir(workdir)}") from e
+    return params, step, setup
 
 
 def cast_params(params, dtype: Optional[str]):

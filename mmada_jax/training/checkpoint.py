@@ -141,18 +141,39 @@ def checkpoint_dir(path: str) -> str:
     return sub if os.path.isdir(sub) else path
 
 
-def restore_params(path: str, abstract_state):
-    """Parameters of the newest checkpoint under `path` (a workdir or checkpoints dir).
+def restore_params(path: str, abstract_state, step: int | None = None):
+    """Parameters of a checkpoint under `path` (a workdir or checkpoints dir), newest by default.
 
-    `abstract_state` is this run's abstract train state; parameter names, shapes and dtypes must
-    match (checked, with a clear error otherwise); optimizer moments are discarded."""
+    Only the parameter arrays are read (an Orbax partial restore): the optimizer moments, twice
+    the parameters' size, are never loaded. `abstract_state` (or just its `.params`) gives the
+    expected names, shapes, dtypes and target shardings; a mismatch raises
+    CheckpointMismatchError naming it. Returns (params, step)."""
     d = checkpoint_dir(path)
     if not os.path.isdir(d):
         raise FileNotFoundError(f"init_from: no checkpoint directory at {path}")
     ck = Checkpointer(d, async_save=False)
-    step = ck.latest_step()
+    step = ck.latest_step() if step is None else step
     if step is None:
         raise FileNotFoundError(f"init_from: no finished checkpoint in {d}")
-    state, _ = ck.restore(step, abstract_state, with_data=False)
+    abstract_params = getattr(abstract_state, "params", abstract_state)
+    meta = ck.manager.item_metadata(step)
+    tree = getattr(meta["state"], "tree", meta["state"])
+    saved = flatten_with_names(tree.get("params", {}) if isinstance(tree, dict) else {})
+    problems = compare_trees(saved, flatten_with_names(abstract_params))
     ck.close()
-    return state.params, step
+    if problems:
+        raise CheckpointMismatchError(
+            f"parameters of checkpoint step {step} in {d} do not match this config:\n  "
+            + "\n  ".join(problems))
+    item = {"params": abstract_params}
+    try:
+        out = ocp.PyTreeCheckpointer().restore(
+            os.path.join(d, str(step), "state"),
+            args=ocp.args.PyTreeRestore(
+                item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+                partial_restore=True))
+    except Exception as e:
+        raise CheckpointMismatchError(
+            f"parameters of checkpoint step {step} in {d} could not be restored (corrupt or "
+            f"incomplete): {_short(e)}") from e
+    return out["params"], step

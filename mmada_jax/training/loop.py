@@ -59,7 +59,7 @@ def to_global(batch, shardings):
         lambda x, s: jax.make_array_from_process_local_data(s, np.asarray(x)), batch, shardings)
 
 
-class _StopFlag:
+class StopFlag:
     """Set by SIGTERM / SIGINT; the loop saves a checkpoint and exits at the next step."""
 
     def __init__(self):
@@ -127,7 +127,7 @@ def train(config, workdir: str, *, stop_after: int | None = None, batch_source=N
     metrics_path = os.path.join(workdir, "metrics.jsonl")
 
     stopped_by, step, batch = None, start, first
-    with _StopFlag() as stop:
+    with StopFlag() as stop:
         while step < total:
             gbatch = to_global(batch, step_fn.batch_shardings)
             state, metrics = step_fn(state, gbatch)
@@ -167,3 +167,4 @@ def train(config, workdir: str, *, stop_after: int | None = None, batch_source=N
     if stopped_by:
         print(f"stopped at step {step} ({stopped_by}); checkpoint saved", flush=True)
     return dict(state=state, history=logger.history, stopped_by=stopped_by, setup=setup)
+
