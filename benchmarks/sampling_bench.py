@@ -29,7 +29,7 @@ import numpy as np
 RELEASE = {"text_256": 31.5, "text_128": 47.1, "t2i_s": 1.81}
 
 
-def make_model(tiny: bool, impl: str):
+def make_model(tiny: bool, impl: str, unrolled: bool = False):
     from flax import linen as nn
     from mmada_jax.config import model_config
     from mmada_jax.model import build_model
@@ -40,6 +40,8 @@ def make_model(tiny: bool, impl: str):
     else:
         layout = TokenLayout.mmada_8b()
         cfg = model_config("8b", dtype="bfloat16", param_dtype="bfloat16", attention_impl=impl)
+    if unrolled:  # separate per-layer weights: no per-step slicing of stacked weights
+        cfg.scan_layers = False
     model = build_model(cfg, layout)
     # Params born on the device in their dtype (bf16 at 8B: 16 GB), never on the host.
     params = jax.jit(lambda k: nn.unbox(model.init(k, jnp.zeros((1, 8), jnp.int32))["params"])
@@ -173,6 +175,8 @@ def main(argv=None):
     ap.add_argument("--decode_kernel", action="store_true",
                     help="also time dual cache with the 'pallas_decode' window attention")
     ap.add_argument("--no_agreement", action="store_true")
+    ap.add_argument("--unrolled", action="store_true",
+                    help="unrolled layers (per-layer weight arrays) instead of nn.scan")
     args = ap.parse_args(argv)
     from mmada_jax.sampling import make_logits_fn
 
@@ -196,7 +200,8 @@ def main(argv=None):
         save()
 
     t0 = time.perf_counter()
-    model, params, layout = make_model(args.tiny, args.impl)
+    model, params, layout = make_model(args.tiny, args.impl, args.unrolled)
+    result["unrolled"] = args.unrolled
     print(f"init {time.perf_counter() - t0:.1f}s on {result['device']}", flush=True)
     lg = make_logits_fn(model, params)
     lgi = make_logits_fn(model, params, positions="absolute")

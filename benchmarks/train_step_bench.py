@@ -47,8 +47,9 @@ def bench(impl: str, steps: int, seq_len: int, remat: str, layers: int,
     c.tasks.t2i.batch_size, c.tasks.lm.batch_size, c.tasks.mmu.batch_size = 2, 1, 1
     c.optim.warmup_steps = 10
     c.mesh.data = 1
-    c.train.skip_nonfinite = not impl.endswith("_noguard")
-    c.model.attention_impl = impl.replace("_noguard", "")
+    c.train.skip_nonfinite = "_noguard" not in impl
+    c.model.scan_layers = "_unrolled" not in impl
+    c.model.attention_impl = impl.replace("_noguard", "").replace("_unrolled", "")
     s = build(c, jax.devices()[:1])
     state = init_train_state(s.model, s.tx, c, s.mesh, jax.random.key(0), s.state_shardings)
     src = build_batch_source(c, s.layout)

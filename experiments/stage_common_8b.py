@@ -11,8 +11,9 @@ anywhere.
 from mmada_jax.config import base_config, model_config
 
 # stage -> (text len, image tokens, lr, (c_t2i, c_lm, c_mmu), (b_t2i, b_lm, b_mmu), lm objective,
-#           grad_accum). grad_accum keeps ~12k tokens per chip per micro-step on v5p-128 (stage 1.1
-#           at 11.6k tokens per chip compiles to 71.7 of 95 GiB, benchmarks/results/scale.md).
+#           grad_accum). grad_accum keeps 9-12k tokens per chip per micro-step on v5p-128; compiled
+#           there at 17.6-21.4 GiB of 95 per chip (benchmarks/results/scale.md), so fewer
+#           accumulation steps (faster) probably fit too: check with mmada_jax.compile.
 STAGES = {
     "1.1": (128, 256, 1e-4, (1.0, 0.1, 1.0), (896, 256, 768), "text_lm", 1),
     "1.2": (256, 256, 5e-5, (1.0, 0.1, 0.5), (768, 256, 512), "text_lm", 1),

@@ -5,6 +5,8 @@
     python -m mmada_jax.compile --config experiments/stage2_1_8b.py --topology v5e-256 \
         --num_slices 2 --config.train.grad_accum=2
 
+`--sample` adds the LLaDA text sampler's compiled loop (bf16 weights).
+
 Runs on a CPU host with libtpu installed (no TPU attached): the topology's compile-only devices
 form the mesh of `config.mesh`, the train state and the batch are ShapeDtypeStructs carrying
 NamedShardings (never materialized), and the step is `training.step.jit_train_step`'s jitted
@@ -22,8 +24,6 @@ import os
 import re
 import sys
 import time
-
-import numpy as np
 
 GiB = 1024 ** 3
 
@@ -234,7 +234,8 @@ def _compile_config(config, attention: str | None):
 
 def compile_for_topology(config, topology: str | Topology, *, num_slices: int = 1,
                          attention: str | None = None, forward: bool = True,
-                         sample_batch: int | None = None, log=print) -> dict:
+                         sample: bool = False, sample_batch: int | None = None,
+                         log=print) -> dict:
     """Compile the train step (and a logits step) of `config` for `topology`. Returns a report
     dict; raises DoesNotFit when a program needs more HBM per chip than the chip has."""
     import jax
@@ -269,10 +270,11 @@ def compile_for_topology(config, topology: str | Topology, *, num_slices: int = 
     rows = sum(int(config.tasks[t].batch_size) for t in tasks)
     log(f"topology {topo.name}: {topo.topology_name} x{topo.num_slices} slice(s), "
         f"{topo.num_chips} chips ({devices[0].device_kind}), {_gib(topo.hbm_bytes)} HBM each")
-    log(f"mesh {dict(mesh.shape)}; model {n_params / 1e9:.3f}B params "
+    log(f"mesh {dict(mesh.shape)}; model {n_params:,} params "
         f"({config.model.param_dtype}), compute {config.model.dtype}, remat "
         f"{config.model.remat!r}, attention {config.model.attention_impl!r}")
-    log(f"batch {rows} rows x {config.seq_len} tokens ({', '.join(f'{t} {config.tasks[t].batch_size}' for t in tasks)}), "
+    split = ", ".join(f"{t} {config.tasks[t].batch_size}" for t in tasks)
+    log(f"batch {rows} rows x {config.seq_len} tokens ({split}), "
         f"grad_accum {config.train.grad_accum}")
     log("sharding (parameters; optimizer moments follow them; batch rows over "
         f"('data', 'fsdp') = {mesh.shape['data'] * mesh.shape['fsdp']} ways):")
@@ -309,8 +311,8 @@ def compile_for_topology(config, topology: str | Topology, *, num_slices: int = 
             f"{_gib(mem.get('aliased', 0))}, temporaries {_gib(mem.get('temporaries', 0))}; "
             f"{entry['pallas_kernels']} Pallas TPU kernel call(s)")
         if flops:
-            note = (" (XLA counts the scanned layer loop's body once, so this undercounts; "
-                    "see model FLOPs)") if config.model.scan_layers else ""
+            note = (" (XLA counts a loop body once -- scanned layers, accumulation, sampler "
+                    "steps -- so this is a lower bound)")
             log(f"[{name}] XLA cost analysis: {flops:.4g} FLOP per chip per step, "
                 f"{flops * topo.num_chips:.4g} over {topo.num_chips} chips{note}")
         check_fits(name, total, topo)
@@ -319,8 +321,9 @@ def compile_for_topology(config, topology: str | Topology, *, num_slices: int = 
     run("train", step.jitted, setup.abstract_state, batch)
     analytic = train_flops_per_token(setup.model.cfg, config.seq_len) * rows * config.seq_len
     report["model_flops_per_step"] = analytic
-    log(f"[train] model FLOPs per step (6N + attention, counted whole): {analytic:.4g}; at 100% of {topo.peak_tflops:.0f} TFLOP/s per chip a step takes "
-        f"{analytic / (topo.num_chips * topo.peak_tflops * 1e12):.2f} s")
+    ideal = analytic / (topo.num_chips * topo.peak_tflops * 1e12)
+    log(f"[train] model FLOPs per step (6N + attention, counted whole): {analytic:.4g}; at "
+        f"100% of {topo.peak_tflops:.0f} TFLOP/s per chip a step takes {ideal:.2f} s")
 
     if forward:
         dp = mesh.shape["data"] * mesh.shape["fsdp"]
@@ -331,13 +334,50 @@ def compile_for_topology(config, topology: str | Topology, *, num_slices: int = 
         logits_fn = jax.jit(lambda params, toks: model.apply({"params": params}, toks),
                             in_shardings=(setup.state_shardings.params, rows_sh))
         run("logits", logits_fn, setup.abstract_state.params, tokens)
+    if sample:
+        sample_program(setup, config, mesh, run, sample_batch, log)
     report["total_s"] = time.perf_counter() - t0
     return report
 
 
+def sample_program(setup, config, mesh, run, batch=None, log=print):
+    """Compile the LLaDA text sampler's whole loop (mmada_jax.sampling) with bf16 weights (as
+    `hf.load_pretrained` gives them): gen_length min(256, seq_len // 2), block 32, one token per
+    step, prompt = the rest of seq_len."""
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    from mmada_jax.sampling import TextSamplerConfig, make_logits_fn
+    from mmada_jax.sampling.text import text_ids, text_loop
+    L = int(config.seq_len)
+    gen = min(256, L // 2)
+    block = min(32, gen)
+    gen -= gen % block
+    scfg = TextSamplerConfig(gen_length=gen, steps=gen, block_length=block)
+    ids = text_ids(setup.layout)
+    dp = mesh.shape["data"] * mesh.shape["fsdp"]
+    b = int(batch or dp)
+    rows = NamedSharding(mesh, P(("data", "fsdp"), None))
+    prompt = jax.ShapeDtypeStruct((b, L - gen), jnp.int32, sharding=rows)
+    pmask = jax.ShapeDtypeStruct((b, L - gen), jnp.bool_, sharding=rows)
+    keys = jax.ShapeDtypeStruct((b,), jax.random.key(0).dtype,
+                                sharding=NamedSharding(mesh, P(("data", "fsdp"))))
+    params = jax.tree_util.tree_map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, jnp.bfloat16, sharding=a.sharding),
+        setup.abstract_state.params)
+    model = setup.model
+
+    def sample(params, prompt, pmask, keys):
+        return text_loop(make_logits_fn(model, params), prompt, pmask, keys, scfg, ids).tokens
+
+    log(f"[sample_text] LLaDA sampler: {b} rows, prompt {L - gen} + gen {gen} tokens, block "
+        f"{block}, {gen} steps, bf16 weights")
+    return run("sample_text", jax.jit(sample), params, prompt, pmask, keys)
+
+
 # ------------------------------------------------------------------------- CLI
 def main(argv=None) -> int:
-    from absl import app, flags  # noqa: F401
+    from absl import flags
     from ml_collections import config_flags
 
     flags_ = flags.FlagValues()
@@ -350,8 +390,10 @@ def main(argv=None) -> int:
                         flag_values=flags_)
     flags.DEFINE_bool("forward", True, "Also compile a logits (sampling) step.",
                       flag_values=flags_)
-    flags.DEFINE_integer("sample_batch", None, "Rows of the logits step (default: data "
-                         "parallel size).", flag_values=flags_)
+    flags.DEFINE_bool("sample", False, "Also compile the LLaDA text sampler's loop.",
+                      flag_values=flags_)
+    flags.DEFINE_integer("sample_batch", None, "Rows of the logits / sampler steps (default: "
+                         "the data-parallel size).", flag_values=flags_)
     flags.DEFINE_string("json", None, "Write the report as JSON here.", flag_values=flags_)
     argv = sys.argv if argv is None else argv
     flags_(argv)
@@ -361,7 +403,8 @@ def main(argv=None) -> int:
     try:
         report = compile_for_topology(cfg_flag.value, flags_.topology,
                                       num_slices=flags_.num_slices, attention=flags_.attention,
-                                      forward=flags_.forward, sample_batch=flags_.sample_batch)
+                                      forward=flags_.forward, sample=flags_.sample,
+                                      sample_batch=flags_.sample_batch)
     except DoesNotFit as e:
         print(f"DOES NOT FIT: {e}", file=sys.stderr, flush=True)
         return 2

@@ -77,6 +77,10 @@ def base_config() -> ConfigDict:
         text_eps=1e-3, progress=True, tensorboard=True, eval_every=0,
         init_from=""))  # a workdir whose latest checkpoint's params start a fresh run
     c.data = ConfigDict(dict(source="synthetic", seed=0))
+    # Stage-specific sections read by their own entry points (UniGRPO: mmada_jax.grpo;
+    # evaluation: mmada_jax.evaluate); empty for plain masked-diffusion training.
+    c.rl = ConfigDict()
+    c.eval = ConfigDict()
     return c
 
 

@@ -29,6 +29,8 @@ def _parser():
     a.add_argument("--out", required=True)
     a.add_argument("--config", default=None, help="experiment config (mesh, optimizer)")
     a.add_argument("--no_strict", action="store_true", help="ignore unexpected tensors")
+    a.add_argument("--params_only", action="store_true",
+                   help="write only the parameters (enough for --config.train.init_from)")
     e = sub.add_parser("export-hf", help="training workdir -> released safetensors layout")
     e.add_argument("--workdir", required=True)
     e.add_argument("--out", required=True)
@@ -57,7 +59,8 @@ def main(argv=None) -> int:
     try:
         if args.cmd == "import-hf":
             from mmada_jax.hf.api import import_hf
-            import_hf(args.hf_dir, args.out, config=cfg, strict=not args.no_strict)
+            import_hf(args.hf_dir, args.out, config=cfg, strict=not args.no_strict,
+                      params_only=args.params_only)
         elif args.cmd == "export-hf":
             from mmada_jax.hf.api import export_hf
             export_hf(args.workdir, args.out, config=cfg, step=args.step, dtype=args.dtype,

@@ -39,8 +39,8 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     c.stages = ",".join(STAGES)
     # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores
     c.budget = ml_collections.ConfigDict(dict(
-        image_tokenizer=200.0 if cpu else 1800.0, pretrain=330.0 if cpu else 3 * 3600.0, sft=210.0 if cpu else 3600.0,
-        grpo=170.0 if cpu else 3600.0))
+        image_tokenizer=180.0 if cpu else 1800.0, pretrain=300.0 if cpu else 3 * 3600.0,
+        sft=200.0 if cpu else 3600.0, grpo=150.0 if cpu else 3600.0))
     c.text_tokenizer = ml_collections.ConfigDict(dict(base_vocab_size=1024, corpus=3000))
     c.image_tokenizer = ml_collections.ConfigDict(dict(
         kind="magvit",  # 'magvit' (trained here) or 'pool' (pooled-color stand-in, no training)
@@ -177,7 +177,8 @@ def train_stage(stage: str, cfg, workdir: str, budget_s: float, calibrate: int, 
     spent = time.perf_counter() - t0
     hist = out["history"]
     rate = hist[-1]["steps_per_s"] if hist else 1.0  # the last interval: compile excluded
-    steps = int(min(cap, k + max(0.0, budget_s - spent - 5.0) * rate * 0.95))
+    compile_s = max(0.0, spent - k / max(rate, 1e-6))  # paid again when the run resumes
+    steps = int(min(cap, k + max(0.0, budget_s - spent - compile_s - 5.0) * rate * 0.95))
     print(f"[{stage}] {rate:.2f} steps/s after {k} steps ({spent:.0f}s with compile): "
           f"training to step {steps} (cap {cap}) in a {budget_s:.0f}s budget", flush=True)
     if steps > k:
@@ -208,11 +209,22 @@ def run_eval(stage: str, cfg, workdir: str, ecfg, tokens) -> dict:
     return res
 
 
+def enable_compilation_cache(path: str) -> None:
+    """Persistent XLA cache: a resumed stage and later stages' evals reuse compiled programs."""
+    import jax
+    try:
+        jax.config.update("jax_compilation_cache_dir", os.path.abspath(path))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 2.0)
+    except Exception as e:  # pylint: disable=broad-except
+        print(f"(no persistent compilation cache: {e})", flush=True)
+
+
 def run_demo(dc, workdir: str) -> str:
     import jax
     from mmada_jax import assets
     from mmada_jax.pipeline_report import write_demo_report
     os.makedirs(workdir, exist_ok=True)
+    enable_compilation_cache(os.path.join(workdir, "jax_cache"))
     timer = Timer()
     t_start = time.perf_counter()
     stages = [s.strip() for s in str(dc.stages).split(",") if s.strip()]

@@ -4,7 +4,8 @@
     distributed.initialize()        # first thing in a program, before any JAX computation
 
 Explicit cluster (any platform, e.g. CPU processes on one machine or GPU nodes):
-    JAX_COORDINATOR_ADDRESS=host0:1234 JAX_NUM_PROCESSES=2 JAX_PROCESS_ID=0 [JAX_LOCAL_DEVICE_IDS=0,1]
+    JAX_COORDINATOR_ADDRESS=host0:1234 JAX_NUM_PROCESSES=2 JAX_PROCESS_ID=0
+    [JAX_LOCAL_DEVICE_IDS=0,1]
 Auto-detected cluster (Cloud TPU pod slices, Slurm, Open MPI): JAX finds everything itself;
 this module calls `jax.distributed.initialize()` without arguments when it sees such an
 environment (TPU_WORKER_HOSTNAMES with several hosts, MEGASCALE_COORDINATOR_ADDRESS,

@@ -14,7 +14,6 @@ Parameters come from the newest checkpoint in `--workdir` (or `--params_from`). 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time

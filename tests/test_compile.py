@@ -29,13 +29,15 @@ def test_parse_topology_names():
 def test_tiny_train_step_compiles_for_v5e_2x2_with_pallas_attention():
     cfg = apply_overrides(load_config_file(TINY), OVR)
     logs = []
-    rep = compile_lib.compile_for_topology(cfg, "v5e:2x2", attention="pallas", log=logs.append)
+    rep = compile_lib.compile_for_topology(cfg, "v5e:2x2", attention="pallas", sample=True,
+                                           log=logs.append)
     assert rep["chips"] == 4 and rep["mesh"] == {"data": 2, "fsdp": 1, "tensor": 2}
     train = rep["programs"]["train"]
     assert train["pallas_kernels"] > 0, "Pallas TPU attention missing from the compiled step"
     assert 0 < train["memory"]["total"] < rep["hbm_per_chip"]
     assert train["flops_per_chip"] and train["flops_per_chip"] > 0
     assert rep["programs"]["logits"]["pallas_kernels"] > 0
+    assert rep["programs"]["sample_text"]["pallas_kernels"] > 0
     text = "\n".join(logs)
     assert "HBM per chip" in text and "wte/embedding" in text and "v5e:2x2" in text
 

@@ -19,7 +19,7 @@ from mmada_jax.hf.api import export_hf
 from mmada_jax.model import build_model
 from mmada_jax.sharding import make_mesh, use_mesh
 from mmada_jax.token_layout import TokenLayout
-from mmada_jax.training.checkpoint import Checkpointer, restore_params
+from mmada_jax.training.checkpoint import restore_params
 from mmada_jax.training.loop import build
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -270,6 +270,11 @@ def test_import_hf_orbax_init_from_and_export_back(tmp_path):
     np.testing.assert_array_equal(
         np.asarray(params["blocks"]["q_proj"]["kernel"][1]),
         tensors["model.transformer.blocks.1.q_proj.weight"].astype(np.float32).T)
+    small = tmp_path / "imported_params_only"
+    import_hf(str(src), str(small), config=cfg, params_only=True, log=lambda *a: None)
+    params2, _ = restore_params(str(small), setup.abstract_state)
+    for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(params2)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     out = tmp_path / "exported"
     export_hf(str(work), str(out), log=lambda *a: None)
     _, back = _read_dir(out)

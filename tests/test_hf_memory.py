@@ -84,7 +84,8 @@ def measure(mode: str, dtype: str) -> dict:
     from mmada_jax.sharding import make_mesh, use_mesh
     from mmada_jax.token_layout import TokenLayout
     reader = ShardedReader(DIR)
-    model = build_model(_model_cfg(dtype), TokenLayout.from_config(ml_collections.ConfigDict(TOKENS)))
+    layout = TokenLayout.from_config(ml_collections.ConfigDict(TOKENS))
+    model = build_model(_model_cfg(dtype), layout)
     mesh = make_mesh(ml_collections.ConfigDict(dict(data=1, fsdp=-1, tensor=1)))
     ab = api.abstract_params(model, mesh)
     shard = max(int(np.prod(a.sharding.shard_shape(a.shape))) * np.dtype(a.dtype).itemsize

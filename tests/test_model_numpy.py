@@ -117,3 +117,19 @@ def test_bf16_compute_close_to_float32():
     b = np.asarray(build_model(cfg16).apply({"params": params}, tokens))
     assert b.dtype == np.float32  # logits come out in float32
     assert np.linalg.norm(a - b) / np.linalg.norm(a) < 3e-2
+
+
+def test_unstack_and_stack_layers_keep_logits():
+    from mmada_jax.model import stack_layers, unstack_layers
+    cfg = model_config("tiny", vocab_size=61, dtype="float32", n_layers=3)
+    model = build_model(cfg)
+    tokens = jnp.asarray(np.random.default_rng().integers(0, 61, (2, 9)), jnp.int32)
+    from flax import linen as nn
+    params = nn.unbox(model.init(jax.random.key(3), tokens)["params"])
+    ref = np.asarray(model.apply({"params": params}, tokens))
+    m2, p2 = unstack_layers(model, params)
+    assert not m2.cfg.scan_layers and "blocks_2" in p2 and "blocks" not in p2
+    np.testing.assert_allclose(np.asarray(m2.apply({"params": p2}, tokens)), ref, rtol=1e-5, atol=1e-6)
+    m3, p3 = stack_layers(m2, p2)
+    for a, b in zip(jax.tree_util.tree_leaves(p3), jax.tree_util.tree_leaves(params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -17,6 +17,7 @@ import jax
 import numpy as np
 import pytest
 
+from mmada_jax import distributed
 from mmada_jax.config import apply_overrides, load_config_file
 from mmada_jax.data.synthetic import SyntheticSource
 from mmada_jax.training.checkpoint import Checkpointer
@@ -38,15 +39,12 @@ def _free_port():
 
 def _two_process_run(workdir, *extra):
     port = _free_port()
-    cache = os.path.join(os.path.dirname(str(workdir)), "jax_cache")  # the resumed run reuses
     flags = [f"--config.{k}={v}" for k, v in OVR.items()]
     procs = []
     for pid in range(2):
         env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
                    JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(pid),
-                   XLA_FLAGS="--xla_force_host_platform_device_count=4",
-                   JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+                   XLA_FLAGS="--xla_force_host_platform_device_count=4")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "mmada_jax.distributed", "train", "--config", CFG,
              "--workdir", str(workdir), *flags, *extra],
@@ -90,7 +88,8 @@ def test_two_processes_match_one_process(tmp_path):
     single = tmp_path / "single"
     setup = build(cfg, jax.devices())
     src = _ConcatSource(cfg, setup.layout)
-    ref = train(cfg, str(single), batch_source=src, devices=jax.devices(), log_stream=open(os.devnull, "w"))
+    ref = train(cfg, str(single), batch_source=src, devices=jax.devices(),
+                log_stream=open(os.devnull, "w"))
 
     multi = tmp_path / "multi"
     _two_process_run(multi, "--stop_after=2")
@@ -113,3 +112,25 @@ def test_two_processes_match_one_process(tmp_path):
                             jax.tree_util.tree_leaves(state.params)):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-6,
                                    err_msg=jax.tree_util.keystr(name))
+
+
+def test_cluster_args_from_environment():
+    assert distributed.cluster_args({}) is None
+    assert distributed.cluster_args({"MMADA_DISTRIBUTED": "1"}) == {}
+    assert distributed.cluster_args({"TPU_WORKER_HOSTNAMES": "h0,h1,h2,h3"}) == {}
+    assert distributed.cluster_args({"TPU_WORKER_HOSTNAMES": "localhost"}) is None
+    assert distributed.cluster_args({"SLURM_NTASKS": "8"}) == {}
+    env = {"JAX_COORDINATOR_ADDRESS": "h0:1234", "JAX_NUM_PROCESSES": "4", "JAX_PROCESS_ID": "2",
+           "JAX_LOCAL_DEVICE_IDS": "0,1"}
+    assert distributed.cluster_args(env) == dict(coordinator_address="h0:1234", num_processes=4,
+                                                 process_id=2, local_device_ids=[0, 1])
+    assert distributed.cluster_args(dict(env, MMADA_DISTRIBUTED="0")) is None
+    with pytest.raises(ValueError, match="JAX_PROCESS_ID not set"):
+        distributed.cluster_args({"JAX_COORDINATOR_ADDRESS": "h0:1", "JAX_NUM_PROCESSES": "2"})
+    with pytest.raises(ValueError, match=r"JAX_PROCESS_ID=2 is outside \[0, JAX_NUM_PROCESSES=2\)"):
+        distributed.cluster_args({"JAX_COORDINATOR_ADDRESS": "h0:1", "JAX_NUM_PROCESSES": "2",
+                                  "JAX_PROCESS_ID": "2"})
+    with pytest.raises(ValueError, match="JAX_NUM_PROCESSES='two' is not an integer"):
+        distributed.cluster_args({"JAX_COORDINATOR_ADDRESS": "h0:1", "JAX_NUM_PROCESSES": "two",
+                                  "JAX_PROCESS_ID": "0"})
+    assert distributed.initialize(env={}) is False  # single process: a no-op

@@ -4,7 +4,8 @@
     model, params, layout = load_pretrained("/ckpt/MMaDA-8B-Base")
     logits = model.apply({"params": params}, tokens)           # [B, L, 134656]
 
-CLI: `python -m mmada_jax.convert import-hf | export-hf | import-magvit | export-magvit` (docs/scale.md).
+CLI: `python -m mmada_jax.convert import-hf | export-hf | import-magvit | export-magvit`
+(docs/scale.md).
 Modules: keys (naming, config.json), safetensors_io (sharded reader / writer), backbone (streamed
 import / export of the backbone), api (load_pretrained, import_hf, export_hf), magvit.
 """

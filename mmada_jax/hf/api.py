@@ -118,12 +118,12 @@ def _state_pieces(cfg, devices):
 
 
 def import_hf(hf_dir: str, out_dir: str, *, config=None, devices=None, strict: bool = True,
-              log=print) -> str:
+              params_only: bool = False, log=print) -> str:
     """Released checkpoint -> Orbax train state (step 0, fresh optimizer) in `out_dir`, usable
     as `--config.train.init_from=out_dir` or as a `--workdir` to fine-tune from.
-    Returns the checkpoint directory."""
+    `params_only` writes just {'params': ...} (a third of the size; enough for init_from and
+    `training.checkpoint.restore_params`, not for resuming). Returns the checkpoint directory."""
     from mmada_jax.training.checkpoint import Checkpointer
-    from mmada_jax.training.step import TrainState
     hf = read_hf_config(hf_dir)
     cfg = config_from_hf(hf, os.path.join(hf_dir, "config.json"), config)
     devices = jax.devices() if devices is None else devices
@@ -138,22 +138,33 @@ def import_hf(hf_dir: str, out_dir: str, *, config=None, devices=None, strict: b
     with use_mesh(mesh):
         params = import_params(reader, model.cfg, abstract.params, strict=strict,
                                on_param=progress)
-        opt_state = jax.jit(tx.init, out_shardings=shardings.opt_state)(params)
-        _, s_rng = jax.random.split(jax.random.key(int(cfg.train.seed)))
-        state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
-                           rng=jax.random.key_data(s_rng),
-                           nonfinite_in_row=jnp.zeros((), jnp.int32),
-                           nonfinite_total=jnp.zeros((), jnp.int32))
-        state = jax.jit(lambda s: s, out_shardings=shardings)(state)
+    if params_only:
+        state = {"params": params}
+    else:
+        state = _fresh_state(params, tx, cfg, shardings, mesh)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         f.write(cfg.to_json_best_effort(indent=2))
     ck = Checkpointer(os.path.join(out_dir, "checkpoints"), async_save=False)
     ck.save(0, state, force=True)
     ck.close()
-    log(f"wrote {os.path.join(out_dir, 'checkpoints', '0')} ({len(jax.tree_util.tree_leaves(params))} "
-        f"parameter arrays, mesh {dict(mesh.shape)})")
+    n_arrays = len(jax.tree_util.tree_leaves(params))
+    log(f"wrote {os.path.join(out_dir, 'checkpoints', '0')} ({n_arrays} "
+        f"parameter arrays{', params only' if params_only else ''}, mesh {dict(mesh.shape)})")
     return os.path.join(out_dir, "checkpoints")
+
+
+def _fresh_state(params, tx, cfg, shardings, mesh):
+    """A step-0 TrainState around imported params (optimizer state born sharded)."""
+    from mmada_jax.training.step import TrainState
+    with use_mesh(mesh):
+        opt_state = jax.jit(tx.init, out_shardings=shardings.opt_state)(params)
+        _, s_rng = jax.random.split(jax.random.key(int(cfg.train.seed)))
+        state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
+                           rng=jax.random.key_data(s_rng),
+                           nonfinite_in_row=jnp.zeros((), jnp.int32),
+                           nonfinite_total=jnp.zeros((), jnp.int32))
+        return jax.jit(lambda s: s, out_shardings=shardings)(state)
 
 
 def load_workdir_config(workdir: str):
@@ -168,17 +179,13 @@ def export_hf(workdir: str, out_dir: str, *, config=None, step: int | None = Non
               devices=None, dtype: str = "bfloat16", max_shard_bytes="5GB", log=print) -> dict:
     """Parameters of a training workdir's checkpoint (latest or `step`) -> the release layout:
     model-0000i-of-0000n.safetensors, model.safetensors.index.json, config.json."""
-    from mmada_jax.training.checkpoint import Checkpointer, checkpoint_dir
+    from mmada_jax.training.checkpoint import restore_params
     cfg = config if config is not None else load_workdir_config(workdir)
     devices = jax.devices() if devices is None else devices
     mesh, layout, model, tx, abstract, shardings = _state_pieces(cfg, devices)
-    ck = Checkpointer(checkpoint_dir(workdir), async_save=False)
-    step = ck.latest_step() if step is None else int(step)
-    if step is None:
-        raise FileNotFoundError(f"{workdir}: no finished checkpoint")
-    state, _ = ck.restore(step, abstract, with_data=False)
-    ck.close()
-    index = export_params(state.params, model.cfg, out_dir, layout=layout,
+    # parameters only (an Orbax partial restore): the optimizer moments are never read
+    params, step = restore_params(workdir, abstract.params, None if step is None else int(step))
+    index = export_params(params, model.cfg, out_dir, layout=layout,
                           tokens=cfg.tokens.to_dict(), dtype=dtype,
                           max_shard_bytes=max_shard_bytes)
     if index:

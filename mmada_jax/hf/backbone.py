@@ -2,8 +2,8 @@
 
 Import: every parameter is built shard by shard on its NamedSharding (as
 `jax.make_array_from_callback` does, but putting each shard on its device before reading the
-next); the callback reads, for the shard a device needs, only the rows/columns (and, for layer-stacked
-arrays, only the layers) of the release tensors that fall in it (`safe_open(...).get_slice`),
+next); the callback reads, for the shard a device needs, only the rows/columns (and, for
+layer-stacked arrays, only the layers) of the release tensors that fall in it (`safe_open(...).get_slice`),
 converts them ([out, in] -> [in, out], dtype) and hands them to the device. The host never holds
 more than one shard (a slice of one release tensor, or of N layer tensors for a stacked array).
 
@@ -180,5 +180,6 @@ def export_params(params, model_cfg, out_dir: str, *, layout=None, tokens=None,
     index = writer.close()
     torch_dtype = str(np_dtype) if np_dtype is not None else "float32"
     with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(keys_lib.hf_config(model_cfg, layout, torch_dtype, tokens), f, indent=2, sort_keys=True)
+        json.dump(keys_lib.hf_config(model_cfg, layout, torch_dtype, tokens), f, indent=2,
+                  sort_keys=True)
     return index

@@ -167,3 +167,34 @@ def build_model(model_cfg, layout=None) -> MMaDAModel:
 
 def param_count(params) -> int:
     return sum(x.size for x in jax.tree_util.tree_leaves(params))
+
+
+def unstack_layers(model: MMaDAModel, params):
+    """(model, params) with per-layer weight arrays (`blocks_{i}`) instead of the stacked
+    `blocks` of nn.scan. On GPU, scanning over stacked weights copies each layer's slice every
+    call; inference (and small-layer-count training) runs faster unrolled (BENCHMARKS.md)."""
+    import ml_collections
+    if not model.cfg.scan_layers:
+        return model, params
+    c = ml_collections.ConfigDict(model.cfg.to_dict() if hasattr(model.cfg, "to_dict")
+                                  else dict(model.cfg))
+    c.scan_layers = False
+    out = {k: v for k, v in params.items() if k != "blocks"}
+    for i in range(model.cfg.n_layers):
+        out[f"blocks_{i}"] = jax.tree_util.tree_map(lambda a, i=i: a[i], params["blocks"])
+    return MMaDAModel(ml_collections.FrozenConfigDict(c)), out
+
+
+def stack_layers(model: MMaDAModel, params):
+    """Inverse of `unstack_layers`."""
+    import ml_collections
+    if model.cfg.scan_layers:
+        return model, params
+    c = ml_collections.ConfigDict(model.cfg.to_dict() if hasattr(model.cfg, "to_dict")
+                                  else dict(model.cfg))
+    c.scan_layers = True
+    n = model.cfg.n_layers
+    out = {k: v for k, v in params.items() if not k.startswith("blocks_")}
+    out["blocks"] = jax.tree_util.tree_map(lambda *a: jnp.stack(a),
+                                           *[params[f"blocks_{i}"] for i in range(n)])
+    return MMaDAModel(ml_collections.FrozenConfigDict(c)), out

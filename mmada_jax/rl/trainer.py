@@ -21,19 +21,18 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from mmada_jax.rl import advantages as adv_lib
 from mmada_jax.rl import logprob, losses, masking
 from mmada_jax.rl.config import GRPOConfig
 from mmada_jax.sharding import use_mesh
+from mmada_jax.training.step import apply_gradients
 
 EXTRA_SECTIONS = ("rl", "eval")  # config sections the foundation's validate() does not know
 
@@ -88,13 +87,13 @@ def make_sequence_logprob(model, mask_id: int):
     return fn
 
 
-def make_grpo_step(model, tx, mask_id: int, g: GRPOConfig):
+def make_grpo_step(model, tx, mask_id: int, g: GRPOConfig, clip_norm: float = 1.0):
     """Pure `grpo_step(state, batch) -> (state, metrics)`.
 
     batch: tokens, key_mask, positions [B, L]; masks [B, m, L] (this iteration's); logp_old,
     logp_ref, advantages, weights [B]. Metrics: the loss's scalars, grad_norm, update_skipped and
     per-row arrays (row_kl, row_ratio, row_clipped, row_logp) for per-task summaries.
-    A non-finite loss or gradient leaves params and optimizer state unchanged (as train_step)."""
+    Clipping and the non-finite guard are the train step's (`training.step.apply_gradients`)."""
     seq_lp = make_sequence_logprob(model, mask_id)
 
     def loss_fn(params, batch):
@@ -108,25 +107,13 @@ def make_grpo_step(model, tx, mask_id: int, g: GRPOConfig):
 
     def step(state, batch):
         (loss, (m, lp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch)
-        gnorm = optax.global_norm(grads)
-        finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
-        updates, new_opt = tx.update(grads, state.opt_state, state.params)
-        new_params = optax.apply_updates(state.params, updates)
-        keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
-            lambda a, b: jnp.where(finite, a, b), new, old)
-        new_state = state.replace(
-            step=state.step + 1, params=keep(new_params, state.params),
-            opt_state=keep(new_opt, state.opt_state),
-            nonfinite_in_row=jnp.where(finite, 0, state.nonfinite_in_row + 1),
-            nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32))
+        new_state, upd = apply_gradients(state, grads, loss, tx, clip_norm)
         lp = jax.lax.stop_gradient(lp)
         ratio = jnp.exp(lp - batch["logp_old"])
         hi = g.clip_eps if g.clip_eps_high is None else g.clip_eps_high
         adv = batch["advantages"]
         clipped = ((adv > 0) & (ratio > 1 + hi)) | ((adv < 0) & (ratio < 1 - g.clip_eps))
-        metrics = dict(m, grad_norm=gnorm, update_skipped=(~finite).astype(jnp.int32),
-                       nonfinite_in_row=new_state.nonfinite_in_row,
-                       row_kl=losses.k3_kl(lp, batch["logp_ref"]), row_ratio=ratio,
+        metrics = dict(m, **upd, row_kl=losses.k3_kl(lp, batch["logp_ref"]), row_ratio=ratio,
                        row_clipped=clipped, row_logp=lp)
         return new_state, metrics
 
@@ -145,7 +132,9 @@ class GRPOFunctions:
         model, mesh = setup.model, setup.mesh
         mask_id = setup.layout.mask
         self._lp = jax.jit(make_sequence_logprob(model, mask_id))
-        self._step = jax.jit(make_grpo_step(model, setup.tx, mask_id, g), donate_argnums=(0,))
+        clip = float(setup.config.optim.clip_norm or 0.0)
+        self._step = jax.jit(make_grpo_step(model, setup.tx, mask_id, g, clip),
+                             donate_argnums=(0,))
         self.param_shardings = setup.state_shardings.params
 
     def put(self, tree):

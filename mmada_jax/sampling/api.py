@@ -105,8 +105,10 @@ class Sampler:
 
     @classmethod
     def from_workdir(cls, config, workdir: str, *, tokenizer=None, magvit: Optional[str] = None,
-                     param_dtype: Optional[str] = "bfloat16", devices=None, **kw) -> "Sampler":
-        """Load the newest checkpoint of a run. `config`: a ConfigDict or an experiment path."""
+                     param_dtype: Optional[str] = "bfloat16", devices=None,
+                     unroll_layers: bool = True, **kw) -> "Sampler":
+        """Load the newest checkpoint of a run. `config`: a ConfigDict or an experiment path.
+        `unroll_layers` gives each layer its own weight arrays (faster sampling; BENCHMARKS.md)."""
         from mmada_jax.config import load_config_file
         from mmada_jax.tokenizers import load_text_tokenizer
         if isinstance(config, str):
@@ -131,7 +133,11 @@ class Sampler:
         else:
             enc, dec = pool_codec(size, layout.codebook_size, grid)
             kw.setdefault("pixels_per_token", max(1, size // grid))
-        s = cls(setup.model, cast_params(params, param_dtype), layout, tok,
+        model, params = setup.model, cast_params(params, param_dtype)
+        if unroll_layers:
+            from mmada_jax.model import unstack_layers
+            model, params = unstack_layers(model, params)
+        s = cls(model, params, layout, tok,
                 max_text_len=t, num_image_tokens=v,
                 encode_image=enc, decode_image=dec, **kw)
         s.step = step

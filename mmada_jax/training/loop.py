@@ -59,6 +59,16 @@ def to_global(batch, shardings):
         lambda x, s: jax.make_array_from_process_local_data(s, np.asarray(x)), batch, shardings)
 
 
+def make_batch_source(cfg, layout):
+    """The config's batch source with the run's text and image tokenizers (`mmada_jax.assets`);
+    the synthetic source needs neither."""
+    if cfg.data.source == "synthetic":
+        return build_batch_source(cfg, layout, process_index=jax.process_index(),
+                                  process_count=jax.process_count())
+    from mmada_jax import assets  # lazy: the data stack stays out of model-only imports
+    return assets.batch_source(cfg, layout)
+
+
 class StopFlag:
     """Set by SIGTERM / SIGINT; the loop saves a checkpoint and exits at the next step."""
 
@@ -96,8 +106,7 @@ def train(config, workdir: str, *, stop_after: int | None = None, batch_source=N
         f.write(cfg.to_json_best_effort(indent=2))
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=cfg.train.keep_ckpts,
                         save_every=cfg.train.ckpt_every, async_save=cfg.train.async_ckpt)
-    source = batch_source or build_batch_source(
-        cfg, setup.layout, process_index=jax.process_index(), process_count=jax.process_count())
+    source = batch_source or make_batch_source(cfg, setup.layout)
 
     start = ckpt.latest_step()
     if start is not None:
@@ -164,6 +173,8 @@ def train(config, workdir: str, *, stop_after: int | None = None, batch_source=N
         ckpt.save_final(step, state, source.get_state())
     ckpt.close()
     logger.close()
+    if hasattr(source, "close"):
+        source.close()
     if stopped_by:
         print(f"stopped at step {step} ({stopped_by}); checkpoint saved", flush=True)
     return dict(state=state, history=logger.history, stopped_by=stopped_by, setup=setup)

@@ -129,6 +129,37 @@ def _split_micro(batch, n: int):
     return jax.tree_util.tree_map(lambda x: x.reshape((n, x.shape[0] // n) + x.shape[1:]), batch)
 
 
+def apply_gradients(state: TrainState, grads, loss, tx, clip_norm: float = 0.0,
+                    skip_nonfinite: bool = True):
+    """One optimizer update with global-norm clipping and the non-finite guard.
+
+    Returns (new_state, metrics) with grad_norm, update_skipped and nonfinite_in_row. A
+    non-finite loss or gradient norm leaves params and optimizer state unchanged (lax.cond: the
+    skip branch costs nothing, unlike a where() over every leaf) and is counted."""
+    gnorm = optax.tree.norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
+
+    def apply(_):
+        g = grads
+        if clip_norm:  # clip with the norm already computed; fuses into the update
+            factor = jnp.minimum(1.0, clip_norm / jnp.maximum(gnorm, 1e-12))
+            g = jax.tree_util.tree_map(lambda x: x * factor.astype(x.dtype), g)
+        updates, new_opt = tx.update(g, state.opt_state, state.params)
+        return optax.apply_updates(state.params, updates), new_opt
+
+    if skip_nonfinite:
+        new_params, new_opt = jax.lax.cond(finite, apply,
+                                           lambda _: (state.params, state.opt_state), None)
+    else:
+        new_params, new_opt = apply(None)
+    new_state = state.replace(
+        step=state.step + 1, params=new_params, opt_state=new_opt,
+        nonfinite_in_row=jnp.where(finite, 0, state.nonfinite_in_row + 1),
+        nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32))
+    return new_state, dict(grad_norm=gnorm, update_skipped=(~finite).astype(jnp.int32),
+                           nonfinite_in_row=new_state.nonfinite_in_row)
+
+
 def make_train_step(model, tx, config, layout, lr_schedule=None):
     """Pure `train_step(state, batch) -> (state, metrics)`."""
     loss_fn = make_loss_fn(model, config, layout)
@@ -154,28 +185,9 @@ def make_train_step(model, tx, config, layout, lr_schedule=None):
             grads = jax.tree_util.tree_map(lambda g: g / accum, grads)
             metrics = jax.tree_util.tree_map(
                 lambda x: x.mean(0) if jnp.issubdtype(x.dtype, jnp.floating) else x.sum(0), ms)
-        gnorm = optax.tree.norm(grads)
-        finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(gnorm)
-
-        def apply(_):
-            g = grads
-            if clip_norm:  # clip with the norm already computed; fuses into the update
-                factor = jnp.minimum(1.0, clip_norm / jnp.maximum(gnorm, 1e-12))
-                g = jax.tree_util.tree_map(lambda x: x * factor.astype(x.dtype), g)
-            updates, new_opt = tx.update(g, state.opt_state, state.params)
-            return optax.apply_updates(state.params, updates), new_opt
-
-        if skip_nonfinite:  # lax.cond: the skip branch costs nothing, unlike where() per leaf
-            new_params, new_opt = jax.lax.cond(finite, apply,
-                                               lambda _: (state.params, state.opt_state), None)
-        else:
-            new_params, new_opt = apply(None)
-        new_state = state.replace(
-            step=state.step + 1, params=new_params, opt_state=new_opt,
-            nonfinite_in_row=jnp.where(finite, 0, state.nonfinite_in_row + 1),
-            nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32))
-        metrics = dict(metrics, grad_norm=gnorm, update_skipped=(~finite).astype(jnp.int32),
-                       nonfinite_in_row=new_state.nonfinite_in_row)
+        new_state, upd_metrics = apply_gradients(state, grads, metrics["loss"], tx, clip_norm,
+                                                 skip_nonfinite)
+        metrics = dict(metrics, **upd_metrics)
         if lr_schedule is not None:
             metrics["lr"] = lr_schedule(state.step)
         return new_state, metrics
