@@ -44,6 +44,9 @@ def sw_config(stage: str, variant: str = "cpu"):
     c.name = f"sw_{stage}_{variant}"
     c.model = model_config("small", **MODEL[variant])
     c.model.dtype = "bfloat16" if variant == "gpu" else "float32"
+    if variant == "gpu":  # unrolled layers train and sample faster on GPU (BENCHMARKS.md)
+        c.model.scan_layers = False
+        c.model.attention_impl = "auto"
     c.tokens = ml_collections.ConfigDict(dict(preset="custom", base_vocab_size=1024,
                                               codebook_size=1024, model_vocab_size=0))
     c.seq_len = 160

@@ -27,6 +27,8 @@ def quiet_logs():
 def main(argv):
     del argv
     quiet_logs()
+    from mmada_jax import distributed
+    distributed.initialize()  # multi-host from the environment; a no-op for one process
     from mmada_jax.training.loop import train
     if _CONFIG.value is None or _WORKDIR.value is None:
         raise app.UsageError("--config and --workdir are required")
