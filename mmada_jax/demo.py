@@ -39,12 +39,13 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     c.stages = ",".join(STAGES)
     # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores
     c.budget = ml_collections.ConfigDict(dict(
-        image_tokenizer=180.0 if cpu else 1800.0, pretrain=300.0 if cpu else 3 * 3600.0,
-        sft=200.0 if cpu else 3600.0, grpo=150.0 if cpu else 3600.0))
+        image_tokenizer=150.0 if cpu else 1800.0, pretrain=420.0 if cpu else 3 * 3600.0,
+        sft=240.0 if cpu else 3600.0, grpo=150.0 if cpu else 3600.0))
     c.text_tokenizer = ml_collections.ConfigDict(dict(base_vocab_size=1024, corpus=3000))
     c.image_tokenizer = ml_collections.ConfigDict(dict(
         kind="magvit",  # 'magvit' (trained here) or 'pool' (pooled-color stand-in, no training)
-        steps=1000 if cpu else 5000, batch_size=16, variant="8x8"))
+        # cpu: 32 px -> 8x8 codes (two levels, the config's default); gpu: 64 px -> 8x8
+        steps=1000 if cpu else 5000, batch_size=16, variant="" if cpu else "8x8"))
     c.calibrate_steps = 20 if cpu else 100
     from mmada_jax.evaluate import eval_config
     e = eval_config()

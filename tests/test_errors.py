@@ -111,7 +111,7 @@ def test_init_from_starts_fresh_run_from_params(tmp_path):
     # stop before any update: the restored params are the source's
     from mmada_jax.training.checkpoint import restore_params
     s = build(c2, jax.devices()[:1])
-    params, step = restore_params(str(src), s.abstract_state)
+    params, step = restore_params(os.path.relpath(str(src)), s.abstract_state)
     assert step == 2
     for a, b in zip(jax.tree_util.tree_leaves(params),
                     jax.tree_util.tree_leaves(out["state"].params)):

@@ -148,7 +148,7 @@ def restore_params(path: str, abstract_state, step: int | None = None):
     the parameters' size, are never loaded. `abstract_state` (or just its `.params`) gives the
     expected names, shapes, dtypes and target shardings; a mismatch raises
     CheckpointMismatchError naming it. Returns (params, step)."""
-    d = checkpoint_dir(path)
+    d = os.path.abspath(checkpoint_dir(path))
     if not os.path.isdir(d):
         raise FileNotFoundError(f"init_from: no checkpoint directory at {path}")
     ck = Checkpointer(d, async_save=False)
