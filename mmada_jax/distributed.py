@@ -76,7 +76,9 @@ def initialize(coordinator_address: Optional[str] = None, num_processes: Optiona
                local_device_ids: Optional[Sequence[int]] = None, env=None) -> bool:
     """Join the cluster (explicit arguments win over the environment). Returns True when this
     is a multi-process run. Safe to call twice."""
-    if _state["initialized"]:
+    # jax's own flag: `python -m mmada_jax.distributed` runs this file as __main__, a second
+    # module object whose _state does not see the first initialization.
+    if _state["initialized"] or jax.distributed.is_initialized():
         return jax.process_count() > 1
     if coordinator_address is not None or num_processes is not None or process_id is not None:
         args = dict(coordinator_address=coordinator_address, num_processes=num_processes,
