@@ -185,7 +185,6 @@ def _spec_str(sharding) -> str:
 
 def sharding_summary(abstract_params, limit: int = 16) -> list[str]:
     """One line per parameter: global shape, PartitionSpec, per-chip shard shape."""
-    import jax
     from mmada_jax.training.checkpoint import flatten_with_names
     lines = []
     for name, a in flatten_with_names(abstract_params).items():

@@ -14,7 +14,6 @@ import importlib.util
 import math
 import os
 
-import ml_collections
 from ml_collections import ConfigDict
 
 # ---------------------------------------------------------------------------- model presets
@@ -196,7 +195,3 @@ def validate(cfg: ConfigDict, num_devices: int | None = None) -> None:
 
 def resolved_head_dim(m) -> int:
     return m.head_dim or m.d_model // m.n_heads
-
-
-def config_to_flags_help() -> str:  # pragma: no cover - documentation helper
-    return ml_collections.ConfigDict(base_config()).to_json_best_effort(indent=2)

@@ -234,7 +234,6 @@ def run_demo(dc, workdir: str) -> str:
         raise ValueError(f"config.stages: unknown {unknown}; known {STAGES}")
     v = dc.variant
     cfgs = {s: _stage_config(s, v, workdir, dc) for s in STAGES}
-    adir = os.path.join(workdir, "assets")
     print(f"mmada-jax demo ({v}): {jax.device_count()} {jax.devices()[0].platform} device(s), "
           f"workdir {workdir}", flush=True)
     with timer("data: ShapesWorld"):

@@ -110,3 +110,21 @@ def test_image_loss_is_plain_mean_over_masked():
     loss, _ = obj.loss(token_scores(jnp.asarray(logits), jnp.asarray(tokens)), dict(tokens=tokens), dict(masked=jnp.asarray(masked)))
     ref = _np_ce(logits, tokens)[masked].mean()
     np.testing.assert_allclose(float(loss), ref, rtol=1e-5)
+
+
+def test_training_schedule_is_usable_by_the_image_sampler():
+    """A schedule registered once (for training) also drives the sampler's mask-length table."""
+    from mmada_jax.objectives import register_schedule
+    from mmada_jax.sampling.schedules import mask_len_table
+
+    @register_schedule("test_cubic")
+    def cubic(t):
+        return 1.0 - t ** 3
+
+    steps, n = 7, 50
+    r = (np.arange(steps, dtype=np.float32) + 1) / steps
+    np.testing.assert_array_equal(mask_len_table("test_cubic", steps, n),
+                                  np.floor(np.float32(n) * (1 - r ** 3)).astype(np.int32))
+    import pytest
+    with pytest.raises(ValueError, match="mask schedule 'nope' unknown"):
+        mask_len_table("nope", steps, n)

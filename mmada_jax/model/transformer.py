@@ -10,7 +10,7 @@ stacked with `nn.scan` under `blocks` (axis 0) when `scan_layers`, else named `b
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import jax.numpy as jnp

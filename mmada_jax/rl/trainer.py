@@ -129,7 +129,7 @@ class GRPOFunctions:
 
     def __init__(self, setup, g: GRPOConfig):
         self.setup, self.g = setup, g
-        model, mesh = setup.model, setup.mesh
+        model = setup.model
         mask_id = setup.layout.mask
         self._lp = jax.jit(make_sequence_logprob(model, mask_id))
         clip = float(setup.config.optim.clip_norm or 0.0)

@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 import flax
-import jax
 import jax.numpy as jnp
 from jax import lax
 

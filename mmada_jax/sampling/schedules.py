@@ -24,9 +24,17 @@ def register_mask_schedule(name: str):
 
 
 def get_mask_schedule(name: str) -> Callable:
-    if name not in _SCHEDULES:
-        raise ValueError(f"mask schedule {name!r} unknown; known: {sorted(_SCHEDULES)}")
-    return _SCHEDULES[name]
+    """The host-side (float32 NumPy) schedule `name`. A schedule registered only for training
+    (`mmada_jax.objectives.register_schedule`) is used here too, so a fork registers once."""
+    if name in _SCHEDULES:
+        return _SCHEDULES[name]
+    from mmada_jax.objectives import schedules as train_schedules
+    try:
+        fn = train_schedules.get_schedule(name)
+    except ValueError:
+        raise ValueError(f"mask schedule {name!r} unknown; known: "
+                         f"{sorted(set(_SCHEDULES) | set(train_schedules._SCHEDULES))}") from None
+    return lambda r: np.asarray(fn(np.asarray(r, np.float32)), np.float32)
 
 
 @register_mask_schedule("cosine")

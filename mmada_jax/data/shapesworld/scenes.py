@@ -71,7 +71,7 @@ def position_name(row: int, col: int) -> str:
     if row == 1:
         return f"middle {COL_NAMES[col]}"
     if col == 1:
-        return f"top" if row == 0 else "bottom"
+        return "top" if row == 0 else "bottom"
     return f"{ROW_NAMES[row]} {COL_NAMES[col]}"
 
 
