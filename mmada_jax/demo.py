@@ -26,8 +26,13 @@ import time
 
 import ml_collections
 
-EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "experiments")
+def _experiments_dir() -> str:
+    """The repo's experiments/ (beside the package in a source checkout; else ./experiments)."""
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments")
+    return here if os.path.isdir(here) else os.path.abspath("experiments")
+
+
+EXPERIMENTS = _experiments_dir()
 STAGES = ("pretrain", "sft", "grpo")
 
 
@@ -39,19 +44,26 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     c.stages = ",".join(STAGES)
     # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores
     c.budget = ml_collections.ConfigDict(dict(
-        image_tokenizer=150.0 if cpu else 1800.0, pretrain=420.0 if cpu else 3 * 3600.0,
-        sft=240.0 if cpu else 3600.0, grpo=150.0 if cpu else 3600.0))
+        image_tokenizer=150.0 if cpu else 1800.0, pretrain=330.0 if cpu else 3 * 3600.0,
+        sft=420.0 if cpu else 3600.0, grpo=120.0 if cpu else 3600.0))
     c.text_tokenizer = ml_collections.ConfigDict(dict(base_vocab_size=1024, corpus=3000))
     c.image_tokenizer = ml_collections.ConfigDict(dict(
         kind="magvit",  # 'magvit' (trained here) or 'pool' (pooled-color stand-in, no training)
         # cpu: 32 px -> 8x8 codes (two levels, the config's default); gpu: 64 px -> 8x8
         steps=1000 if cpu else 5000, batch_size=16, variant="" if cpu else "8x8"))
+    # step caps per stage (0: the stage config's train.steps / rl.steps); budgets still apply
+    c.steps = ml_collections.ConfigDict(dict(pretrain=0, sft=0, grpo=0))
+    # per-stage config overrides, 'key=value;key=value' (e.g. 'optim.lr=3e-3;train.seed=4')
+    c.stage_overrides = ml_collections.ConfigDict(dict(pretrain="", sft="", grpo=""))
     c.calibrate_steps = 20 if cpu else 100
+    c.code_cache = True  # encode the train images once instead of in every batch
     from mmada_jax.evaluate import eval_config
     e = eval_config()
     if cpu:
         e.update(dict(batch_size=12, n_reasoning=24, n_vqa=36, n_pope=24, n_t2i_per_tag=2,
                       n_wise=12, num_shown=3))
+        # one token per step in blocks of 8: a small, briefly trained model decodes far better
+        e.text_sampler.update(dict(steps=64, block_length=8))
     else:
         e.update(dict(batch_size=64, n_reasoning=256, n_vqa=384, n_pope=256, n_t2i_per_tag=32,
                       n_wise=64))
@@ -65,11 +77,39 @@ def _stage_config(stage: str, variant: str, workdir: str, dc=None):
     cfg = ml_collections.ConfigDict(cfg.to_dict())
     if dc is not None:
         cfg.tokens.base_vocab_size = int(dc.text_tokenizer.base_vocab_size)
+        over = str(dc.get("stage_overrides", {}).get(stage, "") or "")
+        if over.strip():
+            from mmada_jax.config import apply_overrides
+            pairs = [kv.split("=", 1) for kv in over.split(";") if kv.strip()]
+            bad = [kv for kv in pairs if len(kv) != 2]
+            if bad:
+                raise ValueError(f"demo config.stage_overrides.{stage}: expected "
+                                 f"'key=value;...', got {over!r}")
+            cfg = apply_overrides(cfg, {k.strip(): _parse_value(v.strip()) for k, v in pairs})
+            cfg.unlock()
+        cap = int(dc.get("steps", {}).get(stage, 0))
+        if cap > 0:
+            if stage == "grpo":
+                cfg.rl.steps = cap
+            else:
+                cfg.train.steps = cap
     assets = os.path.join(workdir, "assets")
     cfg.data.tokenizer = os.path.join(assets, "text.model")
     cfg.data.image_tokenizer = os.path.join(assets, "image_tokenizer")
     cfg.data.data_dir = os.path.join(assets, "data")
     return cfg
+
+
+def _parse_value(v: str):
+    """'3e-3' -> 0.003, '12' -> 12, 'true' -> True, else the string."""
+    import ast
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return ast.literal_eval(v)
+    except (ValueError, SyntaxError):
+        return v
 
 
 class Timer:
@@ -149,6 +189,37 @@ def train_image_tokenizer(dc, cfg, path: str) -> dict:
     with open(os.path.join(path, "eval.json"), "w") as f:
         json.dump(out["eval"], f)
     return out["eval"]
+
+
+def build_code_caches(cfgs: dict, image_tok, assets_dir: str) -> str:
+    """Encode every train-split image once (t2i, VQA and caption components read the same records) and
+    point each stage's image components at the cache: the tokenizer leaves the training step."""
+    from mmada_jax.data import codes as codes_lib
+    from mmada_jax.data import images as image_lib
+    from mmada_jax.data.shapesworld import builder
+    d = cfgs["pretrain"].data
+    sw = d.shapesworld
+    path = os.path.join(assets_dir, f"codes_train_{int(d.image_size)}px")
+    if not os.path.exists(path + ".npy"):
+        src = builder.ShapesWorldSource(
+            os.path.expanduser(d.data_dir), "train", image_size=int(d.image_size),
+            num_train=int(sw.num_train), num_test=int(sw.num_test), seed=int(sw.get("seed", 0)),
+            knowledge_fraction=float(sw.knowledge_fraction))
+
+        def image_at(i):
+            try:
+                return image_lib.normalize(image_lib.decode(src[i]["image"]))
+            except image_lib.BadImage:
+                return None
+        codes_lib.build_code_cache(image_at, len(src), image_tok.encode, path, batch_size=256,
+                                   description=f"{getattr(image_tok, 'name', '')} train split")
+    for cfg in cfgs.values():
+        comps = {n: dict(c) for n, c in cfg.data.get("components", {}).items()}
+        for name, task in (("sw_t2i", "t2i"), ("sw_vqa", "vqa"), ("sw_caption", "caption")):
+            comps.setdefault(name, dict(kind="shapesworld", task=task))["codes_cache"] = path
+        cfg.data.components = ml_collections.ConfigDict(comps)
+    print(f"code cache: {path}.npy", flush=True)
+    return path
 
 
 def _read_json(path):
@@ -247,6 +318,8 @@ def run_demo(dc, workdir: str) -> str:
         text_tok = assets.text_tokenizer(cfgs["pretrain"])
         image_tok = assets.image_tokenizer(cfgs["pretrain"])
         tokens = (text_tok, image_tok)
+        if dc.get("code_cache", True):
+            build_code_caches(cfgs, image_tok, os.path.dirname(cfgs["pretrain"].data.tokenizer))
     results, prev = {}, None
     for stage in STAGES:
         if stage not in stages:

@@ -119,7 +119,9 @@ class Evaluator:
             return r
 
         if int(e.n_reasoning):
-            items = swe.reasoning_items(int(e.n_reasoning), split, seed)
+            from mmada_jax.data.shapesworld.reasoning import difficulty
+            items = swe.reasoning_items(int(e.n_reasoning), split, seed,
+                                        **difficulty(self.config.get("data")))
             resp = timed("reasoning", lambda: self.answer(items, False))
             results["reasoning"] = swe.score_reasoning(resp, items)
             samples["reasoning"] = [dict(question=it["question"], answer=it["answer"], response=r)

@@ -43,7 +43,7 @@ def base_tokenizer_config() -> ConfigDict:
         schedule="warmup_cosine", warmup_steps=50, min_lr_scale=0.1, decay_steps=0))
     c.train = ConfigDict(dict(
         steps=1000, seed=0, log_every=10, ckpt_every=200, keep_ckpts=2, async_ckpt=True,
-        max_nonfinite_in_row=5, tensorboard=True, eval_every=0, eval_images=64,
+        max_nonfinite_in_row=5, tensorboard=True, eval_every=0, eval_parser=False, eval_images=64,
         grid_images=8))
     c.data = ConfigDict(dict(source="shapesworld", image_size=64, seed=0, split="train",
                              eval_seed=12345, eval_split="test"))
@@ -214,7 +214,7 @@ def train_tokenizer(cfg, workdir: str, *, stop_after: int | None = None, log_str
                         f"gradient (last at step {step}); lower config.optim.lr. Last good "
                         f"checkpoint: {ckpt.latest_step()}")
             if t.eval_every and step % t.eval_every == 0 and step < t.steps:
-                run_eval(step, with_parser=False)
+                run_eval(step, with_parser=bool(t.get("eval_parser", False)))
             early = stop_after is not None and step - start >= stop_after
             if stop.signal is not None or early:
                 stopped_by = f"signal {stop.signal}" if stop.signal is not None else "stop_after"

@@ -24,7 +24,8 @@ config.data keys read (see `data_config()` for defaults):
   pack              comma-separated text tasks to pack (segment_ids), e.g. 'lm'.
   tokenizer         'byte' (a byte-level encoder for small custom layouts) when no tokenizer is
                     passed to the builder.
-  shapesworld       {use_tfds, split, num_train, num_test, knowledge_fraction}.
+  shapesworld       {use_tfds, split, num_train, num_test, knowledge_fraction, arith_max_steps,
+                    arith_max_start, arith_max_add}.
   components        name -> {kind: shapesworld|jsonl|image_caption|text, ...kind's args,
                     codes_cache: path prefix of a CodeCache ('' for none)}.
   mixture           task -> {component name: weight}.
@@ -42,13 +43,15 @@ import numpy as np
 
 from mmada_jax.data import register_batch_source
 from mmada_jax.data import batching, codes as codes_lib, readers, rows as rows_lib
+from mmada_jax.data.shapesworld import reasoning as sw_reasoning
 from mmada_jax.data.shapesworld import tasks as sw_tasks
 
 log = logging.getLogger(__name__)
 
 SW_DEFAULT_MIXTURE = {"t2i": {"sw_t2i": 1.0}, "lm": {"sw_corpus": 0.6, "sw_arith": 0.4},
                       "mmu": {"sw_vqa": 1.0}}
-SW_DEFAULT_COMPONENTS = {"sw_t2i": "t2i", "sw_vqa": "vqa", "sw_corpus": "corpus",
+SW_DEFAULT_COMPONENTS = {"sw_t2i": "t2i", "sw_vqa": "vqa", "sw_caption": "caption",
+                         "sw_corpus": "corpus",
                          "sw_arith": "arith", "sw_facts": "facts"}
 
 
@@ -61,7 +64,8 @@ def data_config() -> ml_collections.ConfigDict:
         think_prompt=True,
         tokenizer="byte",
         shapesworld=dict(use_tfds=True, split="train", num_train=20000, num_test=1000,
-                         knowledge_fraction=0.2),
+                         knowledge_fraction=0.2, arith_max_steps=3, arith_max_start=20,
+                         arith_max_add=15),
         components={}, mixture={},
     ))
 
@@ -102,7 +106,8 @@ def make_component(name: str, spec, d):
         kw = dict(split=sw.split, data_dir=d.data_dir, use_tfds=sw.use_tfds,
                   build_if_missing=d.build_if_missing, image_size=d.image_size,
                   num_train=sw.num_train, num_test=sw.num_test, seed=_get(sw, "seed", 0),
-                  knowledge_fraction=sw.knowledge_fraction)
+                  knowledge_fraction=sw.knowledge_fraction,
+                  **{f"arith_{k}": v for k, v in sw_reasoning.difficulty(d).items()})
         kw.update(spec)
         return sw_tasks.ShapesWorldComponent(**kw)
     if kind == "jsonl":

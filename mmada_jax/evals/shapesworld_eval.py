@@ -34,11 +34,12 @@ def _rng(split: str, seed: int, name: str) -> np.random.Generator:
 
 
 # ---------------------------------------------------------------------------- text / vqa
-def reasoning_items(n: int, split: str = "test", seed: int = 0) -> list[dict]:
+def reasoning_items(n: int, split: str = "test", seed: int = 0, **difficulty) -> list[dict]:
+    """`difficulty`: arithmetic_problem's size knobs (reasoning.difficulty(config.data))."""
     rng = _rng(split, seed, "reasoning")
     out = []
     for _ in range(n):
-        p = reasoning.arithmetic_problem(rng)
+        p = reasoning.arithmetic_problem(rng, **difficulty)
         out.append(dict(task="reasoning", question=p["question"], answer=p["answer"],
                         cot=p["cot"]))
     return out

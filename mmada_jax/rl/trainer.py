@@ -256,7 +256,8 @@ class UniGRPO:
         n = int(self.rl.tasks[task].prompts)
         seed = int(self.rl.seed) * 100003 + step
         if task == "reasoning":
-            return swe.reasoning_items(n, "train", seed)
+            from mmada_jax.data.shapesworld.reasoning import difficulty
+            return swe.reasoning_items(n, "train", seed, **difficulty(self.config.get("data")))
         if task == "vqa":
             return swe.vqa_items(n, "train", seed)
         if task == "t2i":

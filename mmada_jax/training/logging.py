@@ -29,8 +29,13 @@ class MetricLogger:
         self.main = jax.process_index() == 0
         self.writer = None
         if tensorboard and workdir and self.main:
-            from tensorboardX import SummaryWriter
-            self.writer = SummaryWriter(logdir=f"{workdir}/tensorboard/{name}")
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:  # progress lines and metrics.jsonl still work
+                print(f"[{name}] tensorboardX is not installed: no TensorBoard scalars",
+                      file=self.stream, flush=True)
+            else:
+                self.writer = SummaryWriter(logdir=f"{workdir}/tensorboard/{name}")
         self.t0 = time.perf_counter()
         self.last_t, self.last_step = self.t0, start_step
         self.history: list[dict] = []

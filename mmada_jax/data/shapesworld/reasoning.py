@@ -13,12 +13,24 @@ NAMES = ("Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goro", "Hana", "Ivan", 
 THINGS = ("apples", "marbles", "stickers", "pencils", "shells", "cards", "coins", "stamps")
 
 
-def arithmetic_problem(rng: np.random.Generator, steps: int | None = None) -> dict:
-    """{question, cot, answer} with `answer` a non-negative integer string."""
-    steps = int(steps or rng.integers(1, 4))
+DEFAULT_DIFFICULTY = dict(max_steps=3, max_start=20, max_add=15)
+
+
+def difficulty(data_cfg) -> dict:
+    """Problem-size knobs from `config.data.shapesworld` (`arith_max_steps`, `arith_max_start`,
+    `arith_max_add`); the defaults are the full 1-3 step problems."""
+    sw = data_cfg.get("shapesworld", {}) if data_cfg is not None else {}
+    return {k: int(sw.get(f"arith_{k}", v)) for k, v in DEFAULT_DIFFICULTY.items()}
+
+
+def arithmetic_problem(rng: np.random.Generator, steps: int | None = None, max_steps: int = 3,
+                       max_start: int = 20, max_add: int = 15) -> dict:
+    """{question, cot, answer} with `answer` a non-negative integer string: a start value in
+    [2, max_start), then 1..max_steps operations (add 1..max_add-1, give away, multiply by 2-3)."""
+    steps = int(steps or rng.integers(1, max_steps + 1))
     name = NAMES[int(rng.integers(len(NAMES)))]
     thing = THINGS[int(rng.integers(len(THINGS)))]
-    value = int(rng.integers(2, 20))
+    value = int(rng.integers(2, max_start))
     sentences = [f"{name} has {value} {thing}."]
     work = []
     for _ in range(steps):
@@ -28,7 +40,7 @@ def arithmetic_problem(rng: np.random.Generator, steps: int | None = None) -> di
         if op == "sub" and value < 2:
             op = "add"
         if op == "add":
-            k = int(rng.integers(1, 15))
+            k = int(rng.integers(1, max_add))
             sentences.append(f"Then {name} finds {k} more.")
             work.append(f"{value} + {k} = {value + k}.")
             value += k
@@ -53,7 +65,7 @@ def extract_int(text: str) -> int | None:
     return int(m[-1]) if m else None
 
 
-def corpus_document(rng: np.random.Generator) -> str:
+def corpus_document(rng: np.random.Generator, **arith) -> str:
     """A short plain-text document: fact sentences, scene descriptions and a worked problem."""
     parts = []
     for _ in range(int(rng.integers(2, 6))):
@@ -63,6 +75,6 @@ def corpus_document(rng: np.random.Generator) -> str:
         elif kind == 1:
             parts.append(language.caption(scenes.random_scene(rng, "train"), rng))
         else:
-            p = arithmetic_problem(rng)
+            p = arithmetic_problem(rng, **arith)
             parts.append(f"{p['question']} {p['cot']}")
     return " ".join(parts)

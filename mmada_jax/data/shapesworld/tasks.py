@@ -2,6 +2,7 @@
 turn records into the pipeline's normalized examples (see mmada_jax/data/readers.py):
 
 - `t2i`: caption (or world-knowledge prompt) -> image.
+- `caption`: image + "Describe the image." -> caption (no `<think>`; pre-training understanding).
 - `vqa`: image + question -> `<think> ... </think> answer` (counting, color, position, POPE-style
   existence with balanced yes/no, captioning).
 - `arith`: text reasoning (1-3 step word problems) with a worked CoT.
@@ -19,6 +20,7 @@ import numpy as np
 from mmada_jax.data import images as image_lib
 from mmada_jax.data.shapesworld import builder, knowledge, language, reasoning, scenes
 
+CAPTION_PROMPTS = ("Describe the image.", "What is in this picture?", "Describe the scene.")
 PROCEDURAL_LEN = 1 << 30  # "infinite" index range of the procedural text sources
 
 
@@ -61,22 +63,25 @@ class IndexSource:
 class ShapesWorldComponent:
     """One ShapesWorld task as a pipeline component."""
 
-    IMAGE_TASKS = ("t2i", "vqa")
+    IMAGE_TASKS = ("t2i", "vqa", "caption")
     TASKS = IMAGE_TASKS + ("arith", "corpus", "facts")
 
     def __init__(self, task: str, split: str = "train", data_dir: str = "", use_tfds: bool = True,
                  build_if_missing: bool = True, image_size: int = 64, num_train: int = 20000,
-                 num_test: int = 1000, seed: int = 0, knowledge_fraction: float = 0.2):
+                 num_test: int = 1000, seed: int = 0, knowledge_fraction: float = 0.2,
+                 arith_max_steps: int = 3, arith_max_start: int = 20, arith_max_add: int = 15):
         if task not in self.TASKS:
             raise ValueError(f"shapesworld component: task {task!r} unknown; known {self.TASKS}")
         self.task, self.split = task, split
+        self.arith = dict(max_steps=arith_max_steps, max_start=arith_max_start,
+                          max_add=arith_max_add)
         self.use_tfds, self.data_dir, self.build_if_missing = use_tfds, data_dir, build_if_missing
         self.builder_kwargs = dict(image_size=image_size, num_train=num_train, num_test=num_test,
                                    seed=seed, knowledge_fraction=knowledge_fraction)
 
     @property
     def produces(self) -> str:
-        return {"t2i": "t2i", "vqa": "chat", "arith": "chat", "corpus": "text",
+        return {"t2i": "t2i", "vqa": "chat", "caption": "chat", "arith": "chat", "corpus": "text",
                 "facts": "text"}[self.task]
 
     def source(self):
@@ -97,12 +102,12 @@ class ShapesWorldComponent:
 
     def example(self, raw, rng: np.random.Generator) -> dict:
         if self.task == "arith":
-            p = reasoning.arithmetic_problem(rng)
+            p = reasoning.arithmetic_problem(rng, **self.arith)
             return dict(kind="chat", think=True, messages=[
                 dict(role="user", content=p["question"]),
                 dict(role="assistant", content=language.cot_answer(p["cot"], p["answer"]))])
         if self.task == "corpus":
-            return dict(kind="text", text=reasoning.corpus_document(rng))
+            return dict(kind="text", text=reasoning.corpus_document(rng, **self.arith))
         if self.task == "facts":
             item = knowledge.ITEMS[raw % len(knowledge.ITEMS)]
             return dict(kind="text", text=knowledge.fact_sentence(item, rng))
@@ -112,6 +117,10 @@ class ShapesWorldComponent:
             text = (knowledge.knowledge_prompt(scene, rng) if raw["kind"] == "knowledge"
                     else language.caption(scene, rng))
             return dict(kind="t2i", caption=text, image=img)
+        if self.task == "caption":  # plain image captioning (no <think>): pre-training mmu
+            return dict(kind="chat", think=False, image=img, messages=[
+                dict(role="user", content=CAPTION_PROMPTS[int(rng.integers(len(CAPTION_PROMPTS)))]),
+                dict(role="assistant", content=language.caption(scene, rng))])
         q = language.question(scene, rng)
         return dict(kind="chat", think=True, image=img, messages=[
             dict(role="user", content=q["question"]),
