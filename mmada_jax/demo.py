@@ -194,6 +194,7 @@ def train_image_tokenizer(dc, cfg, path: str) -> dict:
 def build_code_caches(cfgs: dict, image_tok, assets_dir: str) -> str:
     """Encode every train-split image once (t2i, VQA and caption components read the same records) and
     point each stage's image components at the cache: the tokenizer leaves the training step."""
+    import numpy as np
     from mmada_jax.data import codes as codes_lib
     from mmada_jax.data import images as image_lib
     from mmada_jax.data.shapesworld import builder
@@ -206,11 +207,20 @@ def build_code_caches(cfgs: dict, image_tok, assets_dir: str) -> str:
             num_train=int(sw.num_train), num_test=int(sw.num_test), seed=int(sw.get("seed", 0)),
             knowledge_fraction=float(sw.knowledge_fraction))
 
+        # the cache is addressed by the record's `index` field (the TFDS files hold the records
+        # in shuffled order), so map each index to its position in the source first
+        position = np.full((len(src),), -1, np.int64)
+        for pos in range(len(src)):
+            position[int(src[pos]["index"])] = pos
+
         def image_at(i):
             try:
-                return image_lib.normalize(image_lib.decode(src[i]["image"]))
+                return image_lib.normalize(image_lib.decode(src[int(position[i])]["image"]))
             except image_lib.BadImage:
                 return None
+        if (position < 0).any():
+            raise ValueError(f"ShapesWorld train split in {d.data_dir}: record indices are not "
+                             f"0..{len(src) - 1}; rebuild it")
         codes_lib.build_code_cache(image_at, len(src), image_tok.encode, path, batch_size=256,
                                    description=f"{getattr(image_tok, 'name', '')} train split")
     for cfg in cfgs.values():

@@ -39,3 +39,24 @@ def test_demo_all_stages_ci(tmp_path):
                                                "vqa/response_len"))
     assert "## Metrics per stage" in text and "grpo_rewards.png" in text
     assert os.path.exists(os.path.join(workdir, "grpo_rewards.png"))
+
+    # the code cache is addressed by record index (TFDS stores records shuffled): every cached
+    # grid must be the pooled-color code of the image whose record carries that index
+    import glob
+    import numpy as np
+    from mmada_jax.data import codes as codes_lib
+    from mmada_jax.data import images as image_lib
+    from mmada_jax.data.shapesworld import builder
+    cache_path = glob.glob(os.path.join(workdir, "assets", "codes_train_*.npy"))[0][:-4]
+    cache = codes_lib.CodeCache(cache_path)
+    cfg = demo._stage_config("pretrain", "ci", workdir, dc)
+    sw_cfg = cfg.data.shapesworld
+    src = builder.ShapesWorldSource(cfg.data.data_dir, "train", image_size=int(cfg.data.image_size),
+                                    num_train=int(sw_cfg.num_train), num_test=int(sw_cfg.num_test),
+                                    seed=0, knowledge_fraction=float(sw_cfg.knowledge_fraction))
+    grid = int(round(int(cfg.data.num_image_tokens) ** 0.5))
+    for pos in range(len(src)):
+        rec = src[pos]
+        img = image_lib.normalize(image_lib.decode(rec["image"]))
+        want = codes_lib.pool_quantize_codes(img[None], grid, int(cfg.tokens.codebook_size))[0]
+        np.testing.assert_array_equal(cache[int(rec["index"])], want)
