@@ -11,7 +11,7 @@ R=runs/probe; mkdir -p $R
 P=${1:-180}; S=${2:-70}; G=${3:-50}
 T="timeout ${PROBE_TIMEOUT:-520}"
 nvidia-smi --query-gpu=name --format=csv,noheader
-$T python3 benchmarks/tokenizer_sweep.py --out $R/tok --steps 1000 --eval_every 100 \
+[ "${TOK_VARIANTS:-}" = none ] || $T python3 benchmarks/tokenizer_sweep.py --out $R/tok --steps 1000 --eval_every 100 \
   ${TOK_VARIANTS:-base=} > $R/tok_sweep.log 2>&1 &
 W="data.num_workers=8"
 $T python3 -m mmada_jax.demo --workdir $R/gpu --config experiments/sw_gpu.py \
