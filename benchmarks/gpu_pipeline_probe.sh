@@ -22,6 +22,7 @@ $T python3 -m mmada_jax.demo --workdir $R/gpu --config experiments/sw_gpu.py \
 # extra demo flags joined by '+' ..."
 first=""
 for spec in ${CPU_RUNS:-a:900:450::}; do
+  [ "$spec" = none ] && continue
   IFS=: read n p s po so ex <<< "$spec"
   mkdir -p $R/cpu_$n
   if [ -n "$first" ]; then
