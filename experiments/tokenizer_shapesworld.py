@@ -32,6 +32,10 @@ def get_config(arg=None):
     c.train.ckpt_every = 250
     c.train.eval_every = 250
     c.train.eval_images = 64
+    # Train on scenes of every (color, shape) pair, evaluate on fresh test-split scenes (each holds
+    # a pair the multimodal model never sees). On the train split alone the tokenizer turns small
+    # red triangles (a held-out pair) orange: 96.1% parser agreement instead of >= 98%.
+    c.data.split = "all"
     if arg == "8x8":
         c.magvit.ch_mult = [1, 2, 2, 4]  # 64 -> 8
         c.magvit.num_res_blocks = [1, 1, 1, 1]

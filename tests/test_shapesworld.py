@@ -43,6 +43,23 @@ def test_splits_hold_out_combos_and_items():
         assert not any(c in prompt for c in sc.COLOR_NAMES if c != "orange")
 
 
+def test_all_split_draws_every_combo():
+    """'all' (the tokenizer's split) shows every (color, shape) pair, held-out ones included, at
+    roughly equal rates; an unknown split is a named error."""
+    rng = np.random.default_rng(1)
+    counts = {}
+    for _ in range(3000):
+        for o in sc.random_scene(rng, "all").objects:
+            counts[o.color, o.shape] = counts.get((o.color, o.shape), 0) + 1
+    combos = [(c, s) for c in sc.COLOR_NAMES for s in sc.SHAPES]
+    assert set(counts) == set(combos)
+    held = [counts[cs] for cs in sc.HELD_OUT_COMBOS]
+    rest = [counts[cs] for cs in combos if cs not in sc.HELD_OUT_COMBOS]
+    assert 0.8 < np.mean(held) / np.mean(rest) < 1.25
+    with pytest.raises(ValueError, match="split"):
+        sc.random_scene(rng, "val")
+
+
 def _scene_from_caption(text):
     """Independent reader of captions: every '<size> <color> <shape> ... <position>' mention."""
     objs = []

@@ -5,7 +5,9 @@ its cell on a dark background. Rendering is pure numpy (4x supersampling), so th
 the same pixels everywhere.
 
 Splits: `train` scenes never contain a HELD_OUT_COMBOS (color, shape) pair; every `test` scene
-contains at least one, so test accuracy measures compositional generalization.
+contains at least one, so test accuracy measures compositional generalization. `all` draws every
+(color, shape) pair alike: for perception components (the image tokenizer) that, like a real
+tokenizer trained on generic images, should not depend on which pairs the model is taught.
 """
 
 from __future__ import annotations
@@ -81,13 +83,14 @@ def is_held_out(color: str, shape: str) -> bool:
 
 def random_scene(rng: np.random.Generator, split: str = "train",
                  num_objects: int | None = None) -> Scene:
-    """A scene of 1-4 objects in distinct cells; train avoids, test includes, a held-out combo."""
-    if split not in ("train", "test"):
-        raise ValueError(f"random_scene: split must be 'train' or 'test', got {split!r}")
+    """A scene of 1-4 objects in distinct cells; train avoids, test includes, a held-out combo;
+    all draws from every combo."""
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"random_scene: split must be 'train', 'test' or 'all', got {split!r}")
     n = int(num_objects or rng.integers(1, MAX_OBJECTS + 1))
     cells = rng.choice(GRID * GRID, size=n, replace=False)
     combos = [(c, s) for c in COLOR_NAMES for s in SHAPES]
-    allowed = [cs for cs in combos if not is_held_out(*cs)]
+    allowed = combos if split == "all" else [cs for cs in combos if not is_held_out(*cs)]
     held = sorted(HELD_OUT_COMBOS)
     objs = []
     forced = int(rng.integers(n)) if split == "test" else -1
