@@ -132,6 +132,7 @@ class MagvitImageTokenizer:
         self._enc = jax.jit(lambda p, x: model.apply({"params": p}, x, method=model.encode))
         self._dec = jax.jit(lambda p, c: model.apply({"params": p}, c, method=model.decode))
         self.batch_size = batch_size
+        self.source_mtime = 0.0  # modification time of the weights file (caches compare to it)
 
     def _batched(self, fn, x, pad_shape):
         x = np.asarray(x)
@@ -163,9 +164,12 @@ def load_magvit(path: str, image_size: int):
         with open(os.path.join(path, "magvit_config.json")) as f:
             cfg = MagvitConfig.from_dict(json.load(f))
         target = _magvit_target(cfg)
-        with open(os.path.join(path, "params.msgpack"), "rb") as f:
+        params_path = os.path.join(path, "params.msgpack")
+        with open(params_path, "rb") as f:
             params = serialization.from_bytes(target, f.read())
-        return MagvitImageTokenizer(cfg, params, image_size)
+        tok = MagvitImageTokenizer(cfg, params, image_size)
+        tok.source_mtime = os.path.getmtime(params_path)
+        return tok
     if not os.path.exists(os.path.join(path, "config.json")):
         raise FileNotFoundError(f"{path}: neither magvit_config.json nor a tokenizer workdir "
                                 "(config.json + checkpoints/)")

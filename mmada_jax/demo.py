@@ -2,7 +2,8 @@
 runs/demo) on a 2-core CPU in about 20 minutes.
 
   1. data        build the ShapesWorld TFDS dataset (array_record) under WORKDIR/assets/data
-  2. tokenizers  SentencePiece on the ShapesWorld corpus; MAGVIT-v2 (64x64 -> 8x8 codes)
+  2. tokenizers  SentencePiece on the ShapesWorld corpus; MAGVIT-v2 (-> 8x8 codes); every train
+                 image encoded once into a code cache
   3. pretrain    masked-diffusion pre-training: t2i + text corpus + VQA      -> eval
   4. sft         mixed long-CoT in one <think> format (+ reason-then-draw)    -> eval
   5. grpo        UniGRPO on reasoning, VQA and t2i rewards                     -> eval
@@ -201,7 +202,8 @@ def build_code_caches(cfgs: dict, image_tok, assets_dir: str) -> str:
     d = cfgs["pretrain"].data
     sw = d.shapesworld
     path = os.path.join(assets_dir, f"codes_train_{int(d.image_size)}px")
-    if not os.path.exists(path + ".npy"):
+    stamp = getattr(image_tok, "source_mtime", 0.0)  # a retrained tokenizer invalidates the cache
+    if not os.path.exists(path + ".npy") or os.path.getmtime(path + ".npy") < stamp:
         src = builder.ShapesWorldSource(
             os.path.expanduser(d.data_dir), "train", image_size=int(d.image_size),
             num_train=int(sw.num_train), num_test=int(sw.num_test), seed=int(sw.get("seed", 0)),

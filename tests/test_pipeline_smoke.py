@@ -60,3 +60,22 @@ def test_demo_all_stages_ci(tmp_path):
         img = image_lib.normalize(image_lib.decode(rec["image"]))
         want = codes_lib.pool_quantize_codes(img[None], grid, int(cfg.tokens.codebook_size))[0]
         np.testing.assert_array_equal(cache[int(rec["index"])], want)
+
+    # a tokenizer newer than the cache (retrained in place) rebuilds it; an older one reuses it
+    import time
+
+    class Retrained:
+        source_mtime = time.time() + 60.0
+        name = "retrained"
+
+        def encode(self, images):
+            return np.zeros((len(images), grid, grid), np.int32) + 7
+
+    cfgs = {s: demo._stage_config(s, "ci", workdir, dc) for s in demo.STAGES}
+    demo.build_code_caches(cfgs, Retrained(), os.path.join(workdir, "assets"))
+    assert (np.load(cache_path + ".npy") == 7).all()
+    Retrained.source_mtime = 0.0
+    Retrained.encode = lambda self, images: np.zeros((len(images), grid, grid), np.int32)
+    demo.build_code_caches(cfgs, Retrained(), os.path.join(workdir, "assets"))
+    assert (np.load(cache_path + ".npy") == 7).all()
+    assert all(c.data.components.sw_vqa.codes_cache == cache_path for c in cfgs.values())
