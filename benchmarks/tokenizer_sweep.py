@@ -5,7 +5,7 @@ ShapesWorld tokenizer configs, run side by side (one process each), plus each co
         'base=' 'b8=batch_size=8' '32px=data.image_size=32'
 
 Each variant is `name=key=value,key=value` (config overrides on
-experiments/tokenizer_shapesworld.py). Writes OUT/<name>/metrics.jsonl and OUT/summary.md:
+experiments/tokenizer_shapesworld.py) or `name=:variant,key=value` (a variant of that file). Writes OUT/<name>/metrics.jsonl and OUT/summary.md:
 per variant the step time and the first step at which PSNR >= 28 dB and parser agreement >= 0.98.
 """
 
@@ -24,9 +24,13 @@ def run_variants(variants, out, steps, eval_every, parallel):
     procs = []
     for v in variants:
         name, _, over = v.partition("=")
+        variant = ""
+        if over.startswith(":"):  # ':lite,lr=...' picks the config file's variant
+            variant, _, over = over[1:].partition(",")
         wd = os.path.join(out, name)
+        cfg_path = os.path.join(ROOT, "experiments/tokenizer_shapesworld.py")
         args = [sys.executable, "-m", "mmada_jax.train_tokenizer", "--config",
-                os.path.join(ROOT, "experiments/tokenizer_shapesworld.py"), "--workdir", wd,
+                cfg_path + (f":{variant}" if variant else ""), "--workdir", wd,
                 f"--config.train.steps={steps}", f"--config.train.eval_every={eval_every}",
                 "--config.train.eval_parser=True", "--config.train.ckpt_every=100000",
                 "--config.train.log_every=20"]

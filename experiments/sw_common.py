@@ -51,7 +51,8 @@ def sw_config(stage: str, variant: str = "cpu"):
         c.model.attention_impl = "auto"
     c.tokens = ml_collections.ConfigDict(dict(preset="custom", base_vocab_size=1024,
                                               codebook_size=1024, model_vocab_size=0))
-    c.seq_len = 160
+    # cpu: scenes of 1-2 objects (shorter captions and CoT): rows fit 136 tokens
+    c.seq_len = 136 if variant == "cpu" else 160
     c.mesh.data = -1
     b_t2i, b_r2i, b_lm, b_mmu = BATCH[variant]
     c.tasks.t2i.batch_size, c.tasks.t2i.coeff = b_t2i, 1.0
@@ -82,14 +83,18 @@ def sw_config(stage: str, variant: str = "cpu"):
     # levels); the scene parser reads 32 px scenes as reliably. GPU: 64 px.
     d.image_size = 64 if variant == "gpu" else 32
     d.num_image_tokens = 64  # 8x8 codes
-    d.max_text_len = 44
+    d.max_text_len = 32 if variant == "cpu" else 44
     d.caption_dropout = 0.1
     d.seed = c.train.seed
     d.shapesworld.num_train = {"cpu": 4000, "gpu": 20000, "ci": 64}[variant]
     d.shapesworld.num_test = {"cpu": 200, "gpu": 1000, "ci": 16}[variant]
     d.r2i_max_prompt_len = 24
-    if variant == "cpu":  # 1-step word problems with small numbers: learnable in the demo's minutes
-        d.shapesworld.update(dict(arith_max_steps=1, arith_max_start=10, arith_max_add=10))
+    if variant == "cpu":  # learnable in the demo's minutes: 1-step word problems with small
+        # numbers, scenes of 1-2 objects (short captions and CoT, fewer distractors)
+        d.shapesworld.update(dict(arith_max_steps=1, arith_max_start=10, arith_max_add=10,
+                                  max_objects=2))
+    elif variant == "ci":  # the smoke test walks the same 1-2 object path
+        d.shapesworld.max_objects = 2
     if stage == "pretrain":
         d.mixture = {"t2i": {"sw_t2i": 1.0}, "lm": {"sw_corpus": 1.0}, "mmu": {"sw_caption": 1.0}}
     else:

@@ -133,13 +133,14 @@ class Timer:
 
 # ---------------------------------------------------------------------------- phases
 def build_data(cfg):
-    from mmada_jax.data.shapesworld import builder
+    from mmada_jax.data.shapesworld import builder, scenes
     d = cfg.data
     sw = d.shapesworld
     b = builder.make_builder(os.path.expanduser(d.data_dir), image_size=int(d.image_size),
                              num_train=int(sw.num_train), num_test=int(sw.num_test),
                              seed=int(sw.get("seed", 0)),
-                             knowledge_fraction=float(sw.knowledge_fraction))
+                             knowledge_fraction=float(sw.knowledge_fraction),
+                             max_objects=scenes.max_objects_of(d))
     builder.ensure_built(b, build=True)
     print(f"ShapesWorld: {sw.num_train} train / {sw.num_test} test images at {d.image_size}px "
           f"in {d.data_dir}", flush=True)
@@ -198,16 +199,18 @@ def build_code_caches(cfgs: dict, image_tok, assets_dir: str) -> str:
     import numpy as np
     from mmada_jax.data import codes as codes_lib
     from mmada_jax.data import images as image_lib
-    from mmada_jax.data.shapesworld import builder
+    from mmada_jax.data.shapesworld import builder, scenes
     d = cfgs["pretrain"].data
     sw = d.shapesworld
-    path = os.path.join(assets_dir, f"codes_train_{int(d.image_size)}px")
+    m = scenes.max_objects_of(d)
+    path = os.path.join(assets_dir, f"codes_train_{int(d.image_size)}px"
+                        + ("" if m == scenes.MAX_OBJECTS else f"_m{m}"))
     stamp = getattr(image_tok, "source_mtime", 0.0)  # a retrained tokenizer invalidates the cache
     if not os.path.exists(path + ".npy") or os.path.getmtime(path + ".npy") < stamp:
         src = builder.ShapesWorldSource(
             os.path.expanduser(d.data_dir), "train", image_size=int(d.image_size),
             num_train=int(sw.num_train), num_test=int(sw.num_test), seed=int(sw.get("seed", 0)),
-            knowledge_fraction=float(sw.knowledge_fraction))
+            knowledge_fraction=float(sw.knowledge_fraction), max_objects=scenes.max_objects_of(d))
 
         # the cache is addressed by the record's `index` field (the TFDS files hold the records
         # in shuffled order), so map each index to its position in the source first

@@ -108,7 +108,9 @@ class Evaluator:
     # ------------------------------------------------------------------ all sets
     def run(self, out_dir: str | None = None, tag: str = "") -> dict:
         from mmada_jax.evals import shapesworld_eval as swe
+        from mmada_jax.data.shapesworld.scenes import max_objects_of
         e, split, seed = self.e, str(self.e.split), int(self.e.seed)
+        m = max_objects_of(self.config.get("data"))  # scenes as complex as the training data's
         results, samples, times = {}, {}, {}
         k = int(e.num_shown)
 
@@ -127,27 +129,27 @@ class Evaluator:
             samples["reasoning"] = [dict(question=it["question"], answer=it["answer"], response=r)
                                     for it, r in zip(items[:k], resp[:k])]
         if int(e.n_vqa):
-            items = swe.vqa_items(int(e.n_vqa), split, seed)
+            items = swe.vqa_items(int(e.n_vqa), split, seed, max_objects=m)
             resp = timed("vqa", lambda: self.answer(items, True))
             results["vqa"] = swe.score_vqa(resp, items)
             samples["vqa"] = [dict(question=it["question"], answer=it["answer"], response=r)
                               for it, r in zip(items[:k], resp[:k])]
         if int(e.n_pope):
-            items = swe.pope_items(int(e.n_pope), split, seed)
+            items = swe.pope_items(int(e.n_pope), split, seed, max_objects=m)
             resp = timed("pope", lambda: self.answer(items, True))
             results["pope"] = swe.score_pope(resp, items)
             samples["pope"] = [dict(question=it["question"], answer=it["answer"], response=r)
                                for it, r in zip(items[:k], resp[:k])]
         images = {}
         if int(e.n_t2i_per_tag):
-            items = swe.t2i_items(int(e.n_t2i_per_tag), split, seed)
+            items = swe.t2i_items(int(e.n_t2i_per_tag), split, seed, max_objects=m)
             imgs = timed("t2i", lambda: self.draw([it["prompt"] for it in items]))
             results["t2i"] = swe.score_t2i(imgs, items)
             images["t2i"] = imgs
             samples["t2i"] = [dict(prompt=it["prompt"], tag=it["tag"], correct=c)
                               for it, c in zip(items[:2 * k], results["t2i"]["correct"])]
         if int(e.n_wise):
-            items = swe.wise_items(int(e.n_wise), split, seed)
+            items = swe.wise_items(int(e.n_wise), split, seed, max_objects=m)
             imgs = timed("wise", lambda: self.draw([it["prompt"] for it in items]))
             results["wise"] = swe.score_wise(imgs, items)
             images["wise"] = imgs

@@ -53,7 +53,10 @@ def test_demo_all_stages_ci(tmp_path):
     sw_cfg = cfg.data.shapesworld
     src = builder.ShapesWorldSource(cfg.data.data_dir, "train", image_size=int(cfg.data.image_size),
                                     num_train=int(sw_cfg.num_train), num_test=int(sw_cfg.num_test),
-                                    seed=0, knowledge_fraction=float(sw_cfg.knowledge_fraction))
+                                    seed=0, knowledge_fraction=float(sw_cfg.knowledge_fraction),
+                                    max_objects=int(sw_cfg.max_objects))
+    assert int(sw_cfg.max_objects) == 2 and cache_path.endswith("_m2")
+    assert max(len(json.loads(src[i]["scene"])) for i in range(len(src))) <= 2
     grid = int(round(int(cfg.data.num_image_tokens) ** 0.5))
     for pos in range(len(src)):
         rec = src[pos]

@@ -173,3 +173,28 @@ def test_tfds_build_without_tensorflow(tmp_path):
     mtime = (tmp_path).stat().st_mtime
     builder.ensure_built(builder.make_builder(str(tmp_path), image_size=32, num_train=12, num_test=4))
     assert (tmp_path).stat().st_mtime == mtime
+
+
+def test_max_objects_bounds_every_scene_source():
+    from mmada_jax.data.shapesworld import tasks
+    from mmada_jax.evals import shapesworld_eval as swe
+    rng = np.random.default_rng(7)
+    counts = [len(sc.random_scene(rng, split, max_objects=2).objects)
+              for split in ("train", "test", "all") for _ in range(100)]
+    assert set(counts) == {1, 2}
+    assert {len(knowledge.knowledge_scene(rng, "train", 1).objects) for _ in range(30)} == {1}
+    for m in (0, 5):
+        with pytest.raises(ValueError, match="max_objects"):
+            sc.random_scene(rng, max_objects=m)
+    recs = tasks.ProceduralScenes("train", 40, 32, 0, 0.3, max_objects=2)
+    assert max(len(sc.Scene.from_json(recs[i]["scene"]).objects) for i in range(40)) == 2
+    # the default name is unchanged (existing builds stay valid); other values get a suffix
+    assert builder.config_name(32, 10, 5, 0, 0.2) == "s32_n10_5_seed0_k20"
+    assert builder.config_name(32, 10, 5, 0, 0.2, 2) == "s32_n10_5_seed0_k20_m2"
+    items = swe.t2i_items(4, "test", 0, max_objects=2)
+    assert all(len(sc.Scene.from_json(it["scene"]).objects) <= 2 for it in items)
+    assert {it["metadata"]["include"][0]["count"] for it in items if it["tag"] == "counting"} == {2}
+    for it in swe.vqa_items(20, "test", 0, max_objects=2) + swe.pope_items(10, "test", 0, 2):
+        assert len(sc.Scene.from_json(it["scene"]).objects) <= 2
+    with pytest.raises(ValueError, match="max_objects"):
+        swe.t2i_item("counting", rng, "test", max_objects=1)

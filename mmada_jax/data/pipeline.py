@@ -65,7 +65,7 @@ def data_config() -> ml_collections.ConfigDict:
         tokenizer="byte",
         shapesworld=dict(use_tfds=True, split="train", num_train=20000, num_test=1000,
                          knowledge_fraction=0.2, arith_max_steps=3, arith_max_start=20,
-                         arith_max_add=15),
+                         arith_max_add=15, max_objects=4),
         components={}, mixture={},
     ))
 
@@ -107,6 +107,7 @@ def make_component(name: str, spec, d):
                   build_if_missing=d.build_if_missing, image_size=d.image_size,
                   num_train=sw.num_train, num_test=sw.num_test, seed=_get(sw, "seed", 0),
                   knowledge_fraction=sw.knowledge_fraction,
+                  max_objects=int(_get(sw, "max_objects", 4)),
                   **{f"arith_{k}": v for k, v in sw_reasoning.difficulty(d).items()})
         kw.update(spec)
         return sw_tasks.ShapesWorldComponent(**kw)

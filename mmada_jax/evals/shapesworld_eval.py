@@ -46,22 +46,23 @@ def reasoning_items(n: int, split: str = "test", seed: int = 0, **difficulty) ->
 
 
 def vqa_items(n: int, split: str = "test", seed: int = 0,
-              kinds=("count", "color", "position")) -> list[dict]:
+              kinds=("count", "color", "position"), max_objects: int = sc.MAX_OBJECTS) -> list[dict]:
     rng = _rng(split, seed, "vqa")
     out = []
     for i in range(n):
-        scene = sc.random_scene(rng, split)
+        scene = sc.random_scene(rng, split, max_objects=max_objects)
         q = language.question(scene, rng, kinds[i % len(kinds)])
         out.append(dict(task="vqa", kind=q["kind"], question=q["question"], answer=q["answer"],
                         cot=q["cot"], scene=scene.to_json()))
     return out
 
 
-def pope_items(n: int, split: str = "test", seed: int = 0) -> list[dict]:
+def pope_items(n: int, split: str = "test", seed: int = 0,
+               max_objects: int = sc.MAX_OBJECTS) -> list[dict]:
     rng = _rng(split, seed, "pope")
     out, want = [], 0
     while len(out) < n:
-        scene = sc.random_scene(rng, split)
+        scene = sc.random_scene(rng, split, max_objects=max_objects)
         q = language.question(scene, rng, "exists")
         label = q["answer"]
         if (label == "yes") != (want == 0):  # alternate yes / no: balanced
@@ -122,8 +123,11 @@ def _box(o: sc.Obj):
     return [o.col, o.row, o.col + 1, o.row + 1]
 
 
-def t2i_item(tag: str, rng, split: str) -> dict:
-    """One GenEval-style prompt: caption of a target scene + metadata for its tag."""
+def t2i_item(tag: str, rng, split: str, max_objects: int = sc.MAX_OBJECTS) -> dict:
+    """One GenEval-style prompt: caption of a target scene + metadata for its tag (scenes of at
+    most `max_objects` objects; the two-object tags need 2, counting draws 2..min(3, max))."""
+    if tag in ("two_object", "color_attr", "position", "counting") and max_objects < 2:
+        raise ValueError(f"t2i_item: tag {tag!r} needs max_objects >= 2, got {max_objects}")
     if tag == "single_object":
         s = sc.random_scene(rng, split, 1)
         inc = [_spec(s.objects[0], color=False)]
@@ -143,7 +147,7 @@ def t2i_item(tag: str, rng, split: str) -> dict:
             inc = [_spec(a), dict(_spec(b), position=[rel[0], 0])]
         exc = []
     elif tag == "counting":
-        n = int(rng.integers(2, 4))
+        n = int(rng.integers(2, min(3, max_objects) + 1))
         s = _scene_with(rng, split, n, lambda s: len({o.shape for o in s.objects}) == 1)
         shape = s.objects[0].shape
         inc = [{"shape": shape, "count": n}]
@@ -157,9 +161,10 @@ def t2i_item(tag: str, rng, split: str) -> dict:
                 metadata=md)
 
 
-def t2i_items(n_per_tag: int, split: str = "test", seed: int = 0, tags=TAGS) -> list[dict]:
+def t2i_items(n_per_tag: int, split: str = "test", seed: int = 0, tags=TAGS,
+              max_objects: int = sc.MAX_OBJECTS) -> list[dict]:
     rng = _rng(split, seed, "t2i")
-    return [t2i_item(tag, rng, split) for _ in range(n_per_tag) for tag in tags]
+    return [t2i_item(tag, rng, split, max_objects) for _ in range(n_per_tag) for tag in tags]
 
 
 def parsed_objects(image) -> list[ParsedObject]:
@@ -184,12 +189,13 @@ def score_t2i(images, items) -> dict:
 
 
 # ---------------------------------------------------------------------------- wise
-def wise_items(n: int, split: str = "test", seed: int = 0) -> list[dict]:
+def wise_items(n: int, split: str = "test", seed: int = 0,
+               max_objects: int = sc.MAX_OBJECTS) -> list[dict]:
     from mmada_jax.data import r2i
     rng = _rng(split, seed, "wise")
     out = []
     for i in range(n):
-        s = knowledge.knowledge_scene(rng, split)
+        s = knowledge.knowledge_scene(rng, split, max_objects)
         required = [dict(shape=o.shape, color=o.color) for o in s.objects]
         out.append(dict(task="wise", prompt_id=i, prompt=knowledge.knowledge_prompt(s, rng),
                         required=required, category="knowledge", scene=s.to_json(),

@@ -252,16 +252,18 @@ class UniGRPO:
 
     # ------------------------------------------------------------------ rollouts
     def prompts_for(self, task: str, step: int) -> list[dict]:
+        from mmada_jax.data.shapesworld.scenes import max_objects_of
         from mmada_jax.evals import shapesworld_eval as swe
         n = int(self.rl.tasks[task].prompts)
+        m = max_objects_of(self.config.get("data"))
         seed = int(self.rl.seed) * 100003 + step
         if task == "reasoning":
             from mmada_jax.data.shapesworld.reasoning import difficulty
             return swe.reasoning_items(n, "train", seed, **difficulty(self.config.get("data")))
         if task == "vqa":
-            return swe.vqa_items(n, "train", seed)
+            return swe.vqa_items(n, "train", seed, max_objects=m)
         if task == "t2i":
-            items = swe.t2i_items(1, "train", seed)
+            items = swe.t2i_items(1, "train", seed, max_objects=m)
             rng = np.random.default_rng(seed)
             return [items[i] for i in rng.choice(len(items), n, replace=n > len(items))]
         raise ValueError(f"config.rl.tasks: unknown task {task!r} (reasoning, vqa, t2i)")

@@ -18,9 +18,10 @@ def main(argv=None):
     p.add_argument("--num_test", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--knowledge_fraction", type=float, default=0.2)
+    p.add_argument("--max_objects", type=int, default=4, help="objects per scene, 1..4")
     a = p.parse_args(argv)
     b = builder.make_builder(a.data_dir, a.image_size, a.num_train, a.num_test, a.seed,
-                             a.knowledge_fraction)
+                             a.knowledge_fraction, a.max_objects)
     builder.ensure_built(b)
     print(f"ShapesWorld ready in {b.data_dir}")
 

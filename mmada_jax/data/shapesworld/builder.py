@@ -21,14 +21,15 @@ SPLITS = ("train", "test")
 _SPLIT_IDS = {"train": 0, "test": 1}
 
 
-def record(seed: int, split: str, index: int, image_size: int, knowledge_fraction: float) -> dict:
+def record(seed: int, split: str, index: int, image_size: int, knowledge_fraction: float,
+           max_objects: int = scenes.MAX_OBJECTS) -> dict:
     """The record at `index` (python values; the image as PNG bytes)."""
     from PIL import Image  # pylint: disable=g-import-not-at-top
     rng = np.random.default_rng([seed, _SPLIT_IDS[split], index])
     if rng.random() < knowledge_fraction:
-        kind, scene = "knowledge", knowledge.knowledge_scene(rng, split)
+        kind, scene = "knowledge", knowledge.knowledge_scene(rng, split, max_objects)
     else:
-        kind, scene = "scene", scenes.random_scene(rng, split)
+        kind, scene = "scene", scenes.random_scene(rng, split, max_objects=max_objects)
     buf = io.BytesIO()
     Image.fromarray(scenes.render(scene, image_size)).save(buf, format="PNG")
     return dict(image=buf.getvalue(), scene=scene.to_json(), kind=kind, index=index)
@@ -46,6 +47,7 @@ def _builder_cls():
         num_test: int = 1000
         seed: int = 0
         knowledge_fraction: float = 0.2
+        max_objects: int = scenes.MAX_OBJECTS
 
     class ShapesWorld(tfds.core.GeneratorBasedBuilder):
         """Procedural multimodal scenes: shapes, colors, sizes on a 3x3 grid."""
@@ -69,25 +71,31 @@ def _builder_cls():
         def _generate_examples(self, split, n):
             c = self.builder_config
             for i in range(n):
-                yield i, record(c.seed, split, i, c.image_size, c.knowledge_fraction)
+                yield i, record(c.seed, split, i, c.image_size, c.knowledge_fraction,
+                                c.max_objects)
 
     return ShapesWorld, ShapesWorldConfig
 
 
 def config_name(image_size: int, num_train: int, num_test: int, seed: int,
-                knowledge_fraction: float) -> str:
-    return f"s{image_size}_n{num_train}_{num_test}_seed{seed}_k{int(round(knowledge_fraction * 100))}"
+                knowledge_fraction: float, max_objects: int = scenes.MAX_OBJECTS) -> str:
+    name = (f"s{image_size}_n{num_train}_{num_test}_seed{seed}"
+            f"_k{int(round(knowledge_fraction * 100))}")
+    return name if max_objects == scenes.MAX_OBJECTS else f"{name}_m{max_objects}"
 
 
 def make_builder(data_dir: str, image_size: int = 64, num_train: int = 20000,
-                 num_test: int = 1000, seed: int = 0, knowledge_fraction: float = 0.2):
+                 num_test: int = 1000, seed: int = 0, knowledge_fraction: float = 0.2,
+                 max_objects: int = scenes.MAX_OBJECTS):
     """The tfds builder for these settings (not built yet: see `ensure_built`)."""
     if not 16 <= image_size <= 256:
         raise ValueError(f"ShapesWorld image_size {image_size} outside [16, 256]")
+    max_objects = scenes.check_max_objects(max_objects)
     cls, cfg_cls = _builder_cls()
-    cfg = cfg_cls(name=config_name(image_size, num_train, num_test, seed, knowledge_fraction),
+    cfg = cfg_cls(name=config_name(image_size, num_train, num_test, seed, knowledge_fraction,
+                                   max_objects),
                   image_size=image_size, num_train=num_train, num_test=num_test, seed=seed,
-                  knowledge_fraction=knowledge_fraction)
+                  knowledge_fraction=knowledge_fraction, max_objects=max_objects)
     return cls(data_dir=os.path.expanduser(data_dir), config=cfg, file_format="array_record")
 
 

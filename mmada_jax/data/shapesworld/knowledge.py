@@ -65,10 +65,12 @@ def items_for_split(split: str) -> list[str]:
     raise ValueError(f"knowledge: split must be 'train' or 'test', got {split!r}")
 
 
-def knowledge_scene(rng: np.random.Generator, split: str = "train") -> sc.Scene:
-    """1-2 objects, each a fact item drawn with the item's color and shape."""
+def knowledge_scene(rng: np.random.Generator, split: str = "train",
+                    max_objects: int = 2) -> sc.Scene:
+    """1-2 objects (at most `max_objects`), each a fact item drawn with the item's color and
+    shape."""
     items = items_for_split(split)
-    n = int(rng.integers(1, 3))
+    n = int(rng.integers(1, min(2, sc.check_max_objects(max_objects)) + 1))
     cells = rng.choice(sc.GRID * sc.GRID, size=n, replace=False)
     objs = []
     for cell in cells:

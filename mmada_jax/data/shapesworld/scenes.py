@@ -81,13 +81,26 @@ def is_held_out(color: str, shape: str) -> bool:
     return (color, shape) in HELD_OUT_COMBOS
 
 
+def max_objects_of(data_cfg) -> int:
+    """`config.data.shapesworld.max_objects` (MAX_OBJECTS when absent)."""
+    sw = data_cfg.get("shapesworld", {}) if data_cfg is not None else {}
+    return check_max_objects(sw.get("max_objects", MAX_OBJECTS))
+
+
+def check_max_objects(max_objects: int) -> int:
+    m = int(max_objects)
+    if not 1 <= m <= MAX_OBJECTS:
+        raise ValueError(f"ShapesWorld max_objects={max_objects} outside [1, {MAX_OBJECTS}]")
+    return m
+
+
 def random_scene(rng: np.random.Generator, split: str = "train",
-                 num_objects: int | None = None) -> Scene:
-    """A scene of 1-4 objects in distinct cells; train avoids, test includes, a held-out combo;
-    all draws from every combo."""
+                 num_objects: int | None = None, max_objects: int = MAX_OBJECTS) -> Scene:
+    """A scene of 1..max_objects objects (or exactly `num_objects`) in distinct cells; train
+    avoids, test includes, a held-out combo; all draws from every combo."""
     if split not in ("train", "test", "all"):
         raise ValueError(f"random_scene: split must be 'train', 'test' or 'all', got {split!r}")
-    n = int(num_objects or rng.integers(1, MAX_OBJECTS + 1))
+    n = int(num_objects or rng.integers(1, check_max_objects(max_objects) + 1))
     cells = rng.choice(GRID * GRID, size=n, replace=False)
     combos = [(c, s) for c in COLOR_NAMES for s in SHAPES]
     allowed = combos if split == "all" else [cs for cs in combos if not is_held_out(*cs)]

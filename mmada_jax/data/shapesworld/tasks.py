@@ -28,20 +28,21 @@ class ProceduralScenes:
     """Renders the builder's records on the fly (same content as the TFDS build)."""
 
     def __init__(self, split: str, num: int, image_size: int, seed: int,
-                 knowledge_fraction: float):
+                 knowledge_fraction: float, max_objects: int = scenes.MAX_OBJECTS):
         self.split, self.num, self.image_size = split, num, image_size
         self.seed, self.knowledge_fraction = seed, knowledge_fraction
+        self.max_objects = max_objects
 
     def __len__(self):
         return self.num
 
     def __getitem__(self, i):
         return builder.record(self.seed, self.split, int(i), self.image_size,
-                              self.knowledge_fraction)
+                              self.knowledge_fraction, self.max_objects)
 
     def __repr__(self):
         return (f"ProceduralScenes({self.split},{self.num},{self.image_size},{self.seed},"
-                f"{self.knowledge_fraction})")
+                f"{self.knowledge_fraction},{self.max_objects})")
 
 
 class IndexSource:
@@ -69,7 +70,8 @@ class ShapesWorldComponent:
     def __init__(self, task: str, split: str = "train", data_dir: str = "", use_tfds: bool = True,
                  build_if_missing: bool = True, image_size: int = 64, num_train: int = 20000,
                  num_test: int = 1000, seed: int = 0, knowledge_fraction: float = 0.2,
-                 arith_max_steps: int = 3, arith_max_start: int = 20, arith_max_add: int = 15):
+                 arith_max_steps: int = 3, arith_max_start: int = 20, arith_max_add: int = 15,
+                 max_objects: int = scenes.MAX_OBJECTS):
         if task not in self.TASKS:
             raise ValueError(f"shapesworld component: task {task!r} unknown; known {self.TASKS}")
         self.task, self.split = task, split
@@ -77,7 +79,8 @@ class ShapesWorldComponent:
                           max_add=arith_max_add)
         self.use_tfds, self.data_dir, self.build_if_missing = use_tfds, data_dir, build_if_missing
         self.builder_kwargs = dict(image_size=image_size, num_train=num_train, num_test=num_test,
-                                   seed=seed, knowledge_fraction=knowledge_fraction)
+                                   seed=seed, knowledge_fraction=knowledge_fraction,
+                                   max_objects=scenes.check_max_objects(max_objects))
 
     @property
     def produces(self) -> str:
@@ -98,7 +101,7 @@ class ShapesWorldComponent:
         kw = self.builder_kwargs
         num = kw["num_train"] if self.split == "train" else kw["num_test"]
         return ProceduralScenes(self.split, num, kw["image_size"], kw["seed"],
-                                kw["knowledge_fraction"])
+                                kw["knowledge_fraction"], kw["max_objects"])
 
     def example(self, raw, rng: np.random.Generator) -> dict:
         if self.task == "arith":
