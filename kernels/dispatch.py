@@ -2,8 +2,8 @@
 
 Names: 'pallas' (GPU kernel on GPU, TPU kernel elsewhere, interpret mode on CPU),
 'pallas_tpu', 'pallas_gpu', 'pallas_decode' (split-key decode kernel, forward only),
-'cudnn' (jax.nn.dot_product_attention), 'gpu_best' (per call: Pallas for packed
-segments, cuDNN otherwise), '__auto__'. Every kernel impl runs per shard
+'pallas_mgpu' (Hopper Mosaic GPU kernel, wgmma/TMA), 'cudnn' (jax.nn.dot_product_attention),
+'gpu_best' (per call, what measured fastest: see GPU_AUTO), '__auto__'. Every kernel impl runs per shard
 (`sharding.sharded_attention`) when called under a mesh that splits batch or heads.
 """
 
@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from mmada_jax.kernels import common
 from mmada_jax.kernels import decode as decode_lib
-from mmada_jax.kernels import gpu_flash, tpu_flash
+from mmada_jax.kernels import gpu_flash, gpu_mgpu, tpu_flash
 from mmada_jax.kernels import mask as mask_lib
 from mmada_jax.kernels.sharding import sharded_attention
 from mmada_jax.model.attention import register_attention_impl
@@ -23,6 +23,9 @@ from mmada_jax.model.attention import register_attention_impl
 # (benchmarks/results/attention.md): the Pallas kernel for packed segments (it skips the
 # cross-segment blocks, ~3x cuDNN's boolean mask), cuDNN otherwise (unmasked or padding).
 GPU_AUTO = "gpu_best"
+# Where the Mosaic GPU kernel ('pallas_mgpu', Hopper only) beat the above on the H100
+# (benchmarks/results/attention.md); gpu_best uses it there when `mgpu_supported`.
+MGPU_WINS = {"masked": False, "unmasked": False}
 
 
 def _tpu(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, scale=None):
@@ -33,6 +36,21 @@ def _tpu(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, scale
 def _gpu(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, scale=None):
     return gpu_flash.flash_attention_gpu(
         q, k, v, mask_lib.make_mask(key_mask, segment_ids, kv_segment_ids), scale=scale)
+
+
+def _mgpu(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, scale=None):
+    return gpu_mgpu.flash_attention_mgpu(
+        q, k, v, mask_lib.make_mask(key_mask, segment_ids, kv_segment_ids), scale=scale)
+
+
+def mgpu_supported(q, k=None) -> bool:
+    """The Mosaic GPU kernel runs here: a Hopper GPU (sm_90), bf16/fp16, head dim 64/128."""
+    if jax.default_backend() != "gpu" or q.dtype not in (jnp.bfloat16, jnp.float16):
+        return False
+    if q.shape[-1] not in (64, 128) or (k is not None and k.dtype != q.dtype):
+        return False
+    cc = getattr(jax.devices()[0], "compute_capability", "")
+    return str(cc).startswith("9.")
 
 
 def _pallas(q, k, v, **kw):
@@ -94,7 +112,11 @@ def _cudnn(q, k, v, **kw):
 
 
 def _gpu_best(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, scale=None):
-    fn = _gpu if segment_ids is not None else _cudnn
+    masked = key_mask is not None or segment_ids is not None
+    if MGPU_WINS["masked" if masked else "unmasked"] and mgpu_supported(q, k):
+        fn = _mgpu
+    else:
+        fn = _gpu if segment_ids is not None else _cudnn
     return fn(q, k, v, key_mask=key_mask, segment_ids=segment_ids,
               kv_segment_ids=kv_segment_ids, scale=scale)
 
@@ -113,6 +135,7 @@ register_attention_impl("pallas", sharded_attention(_pallas))
 register_attention_impl("pallas_tpu", sharded_attention(_tpu))
 register_attention_impl("pallas_gpu", sharded_attention(_gpu))
 register_attention_impl("pallas_decode", sharded_attention(_decode))
+register_attention_impl("pallas_mgpu", sharded_attention(_mgpu))
 register_attention_impl("cudnn", sharded_attention(_cudnn))
 register_attention_impl("gpu_best", sharded_attention(_gpu_best))
 register_attention_impl("__auto__", auto_impl)
