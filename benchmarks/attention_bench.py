@@ -1,4 +1,4 @@
-"""Attention benchmark on one GPU: Pallas GPU kernel vs cuDNN vs XLA, plus the decode case.
+"""Attention benchmark on one GPU: Pallas kernels (Mosaic GPU, Triton) vs cuDNN vs XLA, and decode.
 
     python3 benchmarks/attention_bench.py [--quick] [--out DIR]
 
@@ -48,7 +48,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mmada_jax.kernels import dispatch, gpu_flash, decode as decode_lib  # noqa: E402
+from mmada_jax.kernels import dispatch, gpu_flash, gpu_mgpu, decode as decode_lib  # noqa: E402
 from mmada_jax.kernels import mask as mask_lib, testing as kt  # noqa: E402
 from mmada_jax.model.attention import xla_attention  # noqa: E402
 
@@ -63,6 +63,14 @@ def timed(fn, *args, reps=20, warmup=3):
         jax.block_until_ready(fn(*args))
         ts.append(time.perf_counter() - t)
     return statistics.median(ts)
+
+
+# extra tunings of the Mosaic GPU kernel timed next to the default one
+MGPU_VARIANTS = {
+    "kv64": gpu_mgpu.MgpuConfig(block_kv=64),
+    "kv64s3": gpu_mgpu.MgpuConfig(block_kv=64, max_concurrent_steps=3),
+    "bwd1wg": gpu_mgpu.MgpuConfig(compute_wgs_bwd=1),
+}
 
 
 def make_inputs(rng, b, s, h, d, kind):
@@ -84,7 +92,9 @@ def impls_for(kind):
     def cud(kwargs_fn):
         return lambda q, k, v, km, seg: jax.nn.dot_product_attention(
             q, k, v, implementation="cudnn", **kwargs_fn(q, km, seg))
-    out = {"pallas_gpu": gpu, "xla": xla}
+    mgpu = lambda q, k, v, km, seg: gpu_mgpu.flash_attention_mgpu(
+        q, k, v, mask_lib.make_mask(km, seg))
+    out = {"pallas_mgpu": mgpu, "pallas_gpu": gpu, "xla": xla}
     if kind == "none":
         out["cudnn"] = cud(lambda q, km, seg: {})
     if kind == "pad8":
@@ -140,7 +150,7 @@ def correctness(rng, log):
     return rows
 
 
-def bench(rng, log, seqs, reps, configs):
+def bench(rng, log, seqs, reps, configs, mgpu_configs=None, only=None):
     results = []
     b, h, d = 4, 32, 128
     for s in seqs:
@@ -153,7 +163,13 @@ def bench(rng, log, seqs, reps, configs):
                     impls[f"pallas_gpu[{cname}]"] = (
                         lambda cfg: lambda q, k, v, km, seg: gpu_flash.flash_attention_gpu(
                             q, k, v, mask_lib.make_mask(km, seg), config=cfg))(cfg)
+            for cname, cfg in (mgpu_configs or {}).items():
+                impls[f"pallas_mgpu[{cname}]"] = (
+                    lambda cfg: lambda q, k, v, km, seg: gpu_mgpu.flash_attention_mgpu(
+                        q, k, v, mask_lib.make_mask(km, seg), config=cfg))(cfg)
             for name, fn in impls.items():
+                if only and not any(name.startswith(o) for o in only):
+                    continue
                 row = dict(S=s, mask=kind, impl=name)
                 for mode, f, fl in (("fwd", jax.jit(fn), flops_f),
                                     ("fwd+bwd", jax.jit(fwd_bwd(fn)), 3.5 * flops_f)):
@@ -209,6 +225,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="S=1024 only, few reps")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--skip-decode", action="store_true")
+    ap.add_argument("--skip-correctness", action="store_true")
+    ap.add_argument("--no-triton-variant", action="store_true",
+                    help="time only the default Triton config")
+    ap.add_argument("--only", default="", help="comma list of impl name prefixes to time")
+    ap.add_argument("--seqs", default="", help="comma list of sequence lengths")
     args = ap.parse_args()
     lines = []
 
@@ -225,20 +247,25 @@ def main():
     res = dict(meta=meta)
     t0 = time.time()
     try:
-        res["correctness"] = correctness(rng, log)
+        if not args.skip_correctness:
+            res["correctness"] = correctness(rng, log)
     except Exception:
         log("correctness FAILED:\n" + traceback.format_exc())
     log(f"[{time.time() - t0:.0f}s]")
     configs = {"default": gpu_flash.GpuConfig()}
-    if not args.quick:
+    if not args.quick and not args.no_triton_variant:
         configs["q128k128w8"] = gpu_flash.GpuConfig(block_q=128, block_k=128, num_warps=8,
                                                     block_q_bwd=64, block_k_bwd=128,
                                                     num_warps_bwd=8)
     seqs = (1024,) if args.quick else (1024, 2048, 4096)
+    if args.seqs:
+        seqs = tuple(int(x) for x in args.seqs.split(","))
     reps = 5 if args.quick else 20
-    res["decode"] = bench_decode(rng, log, reps)
+    res["decode"] = [] if args.skip_decode else bench_decode(rng, log, reps)
     log(f"[{time.time() - t0:.0f}s]")
-    res["bench"] = bench(rng, log, seqs, reps, configs)
+    mgpu_configs = {} if args.quick else MGPU_VARIANTS
+    only = [o for o in args.only.split(",") if o]
+    res["bench"] = bench(rng, log, seqs, reps, configs, mgpu_configs, only)
     log(f"[{time.time() - t0:.0f}s]")
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "attention_bench.json"), "w") as f:

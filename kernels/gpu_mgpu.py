@@ -114,6 +114,15 @@ def _interpret(plgpu, cfg: _Cfg):
     return plgpu.InterpretGPUParams() if cfg.interpret else None
 
 
+MEMORY_REGS = 40  # registers per thread of the TMA-issuing warpgroup
+
+
+def _compute_regs(nwg: int) -> int:
+    """Registers per thread for each compute warpgroup: the SM's 64K registers (512 per
+    thread slot of a 128-thread warpgroup) less the memory warpgroup's, multiple of 8."""
+    return min(256, (512 - MEMORY_REGS) // nwg // 8 * 8)
+
+
 def _bcast(x, shape, dim):
     return lax.broadcast_in_dim(x, shape, [dim])
 
@@ -194,7 +203,7 @@ def _forward(q, k, v, qid, kid, cfg: _Cfg):
 
         @pl.when(wg < nwg)
         def _compute():
-            plgpu.set_max_registers(232, action="increase")
+            plgpu.set_max_registers(_compute_regs(nwg), action="increase")
             qo = qo_smem2.at[wg]
             q0 = qt * (nwg * bq) + wg * bq
             plgpu.copy_gmem_to_smem(q_ref.at[bi, pl.ds(q0, bq), hi], qo, q_bar.at[wg])
@@ -260,7 +269,7 @@ def _forward(q, k, v, qid, kid, cfg: _Cfg):
 
         @pl.when(wg == nwg)
         def _memory():
-            plgpu.set_max_registers(40, action="decrease")
+            plgpu.set_max_registers(MEMORY_REGS, action="decrease")
 
             def load_k(i, slot):
                 kb = tbl_ref[bi, qt, 2 + i]
@@ -343,7 +352,7 @@ def _dq(q, k, v, do, lse, delta, qid, kid, cfg: _Cfg):
 
         @pl.when(wg < nwg)
         def _compute():
-            plgpu.set_max_registers(240 if nwg == 2 else 232, action="increase")
+            plgpu.set_max_registers(_compute_regs(nwg), action="increase")
             q_smem, do_smem = q_smem2.at[wg], do_smem2.at[wg]
             q0 = qt * (nwg * bq) + wg * bq
             rows = (bi, pl.ds(q0, bq), hi)
@@ -385,7 +394,7 @@ def _dq(q, k, v, do, lse, delta, qid, kid, cfg: _Cfg):
 
         @pl.when(wg == nwg)
         def _memory():
-            plgpu.set_max_registers(40, action="decrease")
+            plgpu.set_max_registers(MEMORY_REGS, action="decrease")
 
             def load(i, slot):
                 kb = tbl_ref[bi, qt, 2 + i]
@@ -453,7 +462,7 @@ def _dkv(q, k, v, do, lse, delta, qid, kid, cfg: _Cfg):
 
         @pl.when(wg < nwg)
         def _compute():
-            plgpu.set_max_registers(240 if nwg == 2 else 232, action="increase")
+            plgpu.set_max_registers(_compute_regs(nwg), action="increase")
             k_smem, v_smem = k_smem2.at[wg], v_smem2.at[wg]
             k0 = kt * (nwg * bk) + wg * bk
             rows = (bi, pl.ds(k0, bk), hi)
@@ -503,7 +512,7 @@ def _dkv(q, k, v, do, lse, delta, qid, kid, cfg: _Cfg):
 
         @pl.when(wg == nwg)
         def _memory():
-            plgpu.set_max_registers(40, action="decrease")
+            plgpu.set_max_registers(MEMORY_REGS, action="decrease")
 
             def load(i, slot):
                 qb = tbl_ref[bi, kt, 2 + i]
