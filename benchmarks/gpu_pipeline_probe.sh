@@ -26,7 +26,7 @@ for spec in ${CPU_RUNS:-a:900:450::}; do
   [ "$spec" = none ] && continue
   IFS=: read n p s po so ex <<< "$spec"
   mkdir -p $R/cpu_$n
-  if [ -n "$first" ]; then
+  if [ -n "$first" ] && [[ "$n" != *own ]]; then  # names ending in 'own' train their own tokenizer
     for i in $(seq 80); do ls $R/cpu_$first/assets/codes_train_32px*.npy >/dev/null 2>&1 && break; sleep 5; done
     sleep 2; cp -r $R/cpu_$first/assets $R/cpu_$n/
   fi
@@ -34,7 +34,7 @@ for spec in ${CPU_RUNS:-a:900:450::}; do
     --config.steps.pretrain=$p --config.steps.sft=$s --config.budget.pretrain=1000 \
     --config.budget.sft=1000 --config.stage_overrides.pretrain="$po" \
     --config.stage_overrides.sft="$so" ${ex//+/ } > $R/cpu_$n.log 2>&1 &
-  [ -z "$first" ] && first=$n
+  [ -z "$first" ] && [[ "$n" != *own ]] && first=$n
 done
 [ -n "${EXTRA_CMD:-}" ] && { bash -c "$EXTRA_CMD" > $R/extra.log 2>&1 & }
 wait

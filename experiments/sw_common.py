@@ -93,8 +93,11 @@ def sw_config(stage: str, variant: str = "cpu"):
         # numbers, scenes of 1-2 objects (short captions and CoT, fewer distractors)
         d.shapesworld.update(dict(arith_max_steps=1, arith_max_start=10, arith_max_add=10,
                                   max_objects=2))
-    elif variant == "ci":  # the smoke test walks the same 1-2 object path
+        # text rows (corpus documents, worked-problem chats) are short: pack several per row
+        d.pack = "lm"
+    elif variant == "ci":  # the smoke test walks the same 1-2 object, packed-text path
         d.shapesworld.max_objects = 2
+        d.pack = "lm"
     if stage == "pretrain":
         d.mixture = {"t2i": {"sw_t2i": 1.0}, "lm": {"sw_corpus": 1.0}, "mmu": {"sw_caption": 1.0}}
     else:
@@ -129,8 +132,8 @@ def rl_section(variant: str):
             t.prompts = 1
         r.text_sampler.update(dict(gen_length=8, steps=2, block_length=8))
         r.image_sampler.update(dict(steps=2))
-    elif variant == "cpu":
-        r.text_sampler.update(dict(steps=32, block_length=8))
+    elif variant == "cpu":  # answers of 1-2 object scenes and 1-step problems fit 48 tokens
+        r.text_sampler.update(dict(gen_length=48, steps=24, block_length=8))
     elif variant == "gpu":
         r.update(dict(group_size=8, num_iterations=4, mask_samples=2, ckpt_every=50))
         for t in r.tasks.values():

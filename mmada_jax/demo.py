@@ -61,10 +61,11 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     from mmada_jax.evaluate import eval_config
     e = eval_config()
     if cpu:
-        e.update(dict(batch_size=12, n_reasoning=24, n_vqa=36, n_pope=24, n_t2i_per_tag=2,
+        e.update(dict(batch_size=12, n_reasoning=36, n_vqa=48, n_pope=24, n_t2i_per_tag=2,
                       n_wise=12, num_shown=3))
-        # one token per step in blocks of 8: a small, briefly trained model decodes far better
-        e.text_sampler.update(dict(steps=64, block_length=8))
+        # one token per step in blocks of 8: a small, briefly trained model decodes far better;
+        # answers about 1-2 object scenes and 1-step problems fit 48 tokens
+        e.text_sampler.update(dict(gen_length=48, steps=48, block_length=8))
     else:
         e.update(dict(batch_size=64, n_reasoning=256, n_vqa=384, n_pope=256, n_t2i_per_tag=32,
                       n_wise=64))
@@ -173,6 +174,8 @@ def train_image_tokenizer(dc, cfg, path: str) -> dict:
     tcfg.train.ckpt_every = 10 ** 9
     tcfg.train.eval_every = 0
     tcfg.data.image_size = int(cfg.data.image_size)
+    from mmada_jax.data.shapesworld.scenes import max_objects_of
+    tcfg.data.max_objects = max_objects_of(cfg.data)  # the scenes the model will see
     tcfg.mesh.data = 1
     import jax
     t0, run_dir, k = time.perf_counter(), path + "_run", int(dc.calibrate_steps)

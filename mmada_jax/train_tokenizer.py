@@ -46,7 +46,7 @@ def base_tokenizer_config() -> ConfigDict:
         max_nonfinite_in_row=5, tensorboard=True, eval_every=0, eval_parser=False, eval_images=64,
         grid_images=8))
     c.data = ConfigDict(dict(source="shapesworld", image_size=64, seed=0, split="train",
-                             eval_seed=12345, eval_split="test"))
+                             eval_seed=12345, eval_split="test", max_objects=4))
     return c
 
 
@@ -147,7 +147,8 @@ def train_tokenizer(cfg, workdir: str, *, stop_after: int | None = None, log_str
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=t.keep_ckpts,
                         save_every=t.ckpt_every, async_save=t.async_ckpt)
     source = ShapesWorldImages(cfg.batch_size, cfg.data.image_size, cfg.data.seed,
-                               cfg.data.split, jax.process_index(), jax.process_count())
+                               cfg.data.split, jax.process_index(), jax.process_count(),
+                               int(cfg.data.get("max_objects", 4)))
     state = init_state(model, tx, cfg, replicated)
     start = ckpt.latest_step()
     if start is not None:
@@ -167,7 +168,7 @@ def train_tokenizer(cfg, workdir: str, *, stop_after: int | None = None, log_str
                      out_shardings=(replicated, replicated), donate_argnums=(0,))
     recon = reconstruct_fn(model)
     ev_images, ev_scenes = heldout_set(t.eval_images, cfg.data.image_size, cfg.data.eval_seed,
-                                       cfg.data.eval_split)
+                                       cfg.data.eval_split, int(cfg.data.get("max_objects", 4)))
     logger = MetricLogger(workdir, int(t.steps), "tokenizer", t.tensorboard, log_stream, start)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     main = jax.process_index() == 0

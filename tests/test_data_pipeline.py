@@ -250,3 +250,28 @@ def test_clear_errors():
     c.data.shapesworld.use_tfds = True
     with pytest.raises(FileNotFoundError, match="Build it with"):
         build_batch_source(c, LAYOUT)
+
+
+def test_packed_chat_answers_keep_their_prompts_unscored():
+    """SFT packs text_answer chats (arith CoT) into rows: each segment keeps its prompt out of
+    the target mask; an image task in `pack` is a named error."""
+    c = make_config(source="mixture", pack="lm")
+    c.tasks.t2i.batch_size = c.tasks.mmu.batch_size = 0
+    c.tasks.lm.objective = "text_answer"
+    c.tasks.lm.batch_size = 4
+    c.seq_len = 700  # byte-level ids: a worked problem is ~200 tokens
+    c.data.components = dict(a=dict(kind="shapesworld", task="arith"))
+    c.data.mixture = dict(lm=dict(a=1.0))
+    b = next(build_batch_source(c, LAYOUT))["lm"]
+    seg, tgt = b["segment_ids"], b["target_mask"]
+    assert seg.max() >= 2  # several problems per row
+    for r in range(seg.shape[0]):
+        for s in range(1, seg[r].max() + 1):
+            where = np.flatnonzero(seg[r] == s)
+            t = tgt[r, where]
+            assert not t[0] and t[-1]  # prompt first (unscored), answer + eos last (scored)
+            assert (np.diff(t.astype(int)) >= 0).all()  # one prompt span, then one answer span
+    c.data.pack = "t2i"
+    c.tasks.t2i.batch_size = 2
+    with pytest.raises(ValueError, match="t2i"):
+        build_batch_source(c, LAYOUT)

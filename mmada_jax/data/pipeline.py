@@ -21,7 +21,8 @@ config.data keys read (see `data_config()` for defaults):
   max_text_len      t2i caption budget (the t2i row is max_text_len + V + 3 <= config.seq_len).
   caption_dropout   probability a t2i caption is dropped (training only; `train`).
   think_prompt      prepend the thinking instruction to the user turn of CoT examples.
-  pack              comma-separated text tasks to pack (segment_ids), e.g. 'lm'.
+  pack              comma-separated text tasks to pack (segment_ids), e.g. 'lm' (text_lm rows or
+                    text_answer chats without images; a packed image row is a named error).
   tokenizer         'byte' (a byte-level encoder for small custom layouts) when no tokenizer is
                     passed to the builder.
   shapesworld       {use_tfds, split, num_train, num_test, knowledge_fraction, arith_max_steps,
@@ -172,8 +173,9 @@ def build_dataset(config, layout, *, tokenizer=None, process_index=0, process_co
         if kind == "t2i" and rows_lib.t2i_length(d.max_text_len, v) > config.seq_len:
             raise ValueError(f"config.seq_len={config.seq_len} < max_text_len + num_image_tokens "
                              f"+ 3 = {rows_lib.t2i_length(d.max_text_len, v)}")
-        if task in packed and kind != "lm":
-            raise ValueError(f"config.data.pack: only text (lm) tasks can be packed, not {task}")
+        if task in packed and kind == "t2i":
+            raise ValueError(f"config.data.pack: only text rows can be packed, not the t2i task "
+                             f"{task!r}")
         parts, weights = {}, {}
         for cname, w in mix[task].items():
             comp = make_component(cname, comps[cname], d)

@@ -116,7 +116,8 @@ def pack_segments(segs: Sequence[dict], layout: TokenLayout, seq_len: int) -> di
     if total > seq_len:
         raise RowTooLong(f"packed segments of {total} tokens exceed seq_len {seq_len}")
     if any(int(s["image_start"]) >= 0 for s in segs):
-        raise ValueError("pack_segments: rows with images cannot be packed")
+        raise ValueError("pack_segments: rows with images cannot be packed (config.data.pack lists "
+                         "a task whose mixture has image components)")
     row = pad_segment(dict(tokens=np.concatenate([s["tokens"] for s in segs]),
                            key_mask=np.concatenate([s["key_mask"] for s in segs]),
                            target_mask=np.concatenate([s["target_mask"] for s in segs]),
