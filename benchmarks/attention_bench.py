@@ -229,6 +229,8 @@ def main():
     ap.add_argument("--skip-correctness", action="store_true")
     ap.add_argument("--no-triton-variant", action="store_true",
                     help="time only the default Triton config")
+    ap.add_argument("--mgpu-variants", action="store_true",
+                    help="also time the MGPU_VARIANTS tunings of pallas_mgpu")
     ap.add_argument("--only", default="", help="comma list of impl name prefixes to time")
     ap.add_argument("--seqs", default="", help="comma list of sequence lengths")
     args = ap.parse_args()
@@ -263,7 +265,7 @@ def main():
     reps = 5 if args.quick else 20
     res["decode"] = [] if args.skip_decode else bench_decode(rng, log, reps)
     log(f"[{time.time() - t0:.0f}s]")
-    mgpu_configs = {} if args.quick else MGPU_VARIANTS
+    mgpu_configs = MGPU_VARIANTS if args.mgpu_variants else {}
     only = [o for o in args.only.split(",") if o]
     res["bench"] = bench(rng, log, seqs, reps, configs, mgpu_configs, only)
     log(f"[{time.time() - t0:.0f}s]")

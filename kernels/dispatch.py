@@ -20,12 +20,16 @@ from mmada_jax.kernels.sharding import sharded_attention
 from mmada_jax.model.attention import register_attention_impl
 
 # impl='auto' on GPU: 'gpu_best' picks per call what measured faster on an H100
-# (benchmarks/results/attention.md): the Pallas kernel for packed segments (it skips the
+# (benchmarks/results/attention.md): the Mosaic GPU kernel for masked calls on Hopper (see
+# MGPU_WINS), else the Triton Pallas kernel for packed segments (it skips the
 # cross-segment blocks, ~3x cuDNN's boolean mask), cuDNN otherwise (unmasked or padding).
 GPU_AUTO = "gpu_best"
 # Where the Mosaic GPU kernel ('pallas_mgpu', Hopper only) beat the above on the H100
 # (benchmarks/results/attention.md); gpu_best uses it there when `mgpu_supported`.
-MGPU_WINS = {"masked": False, "unmasked": False}
+# 2026-11-24, B4 H32 D128 bf16 fwd+bwd: padding 1/8 479 vs cuDNN's 245 (bool) / 344 (our
+# gathered seqlen wrapper) TFLOP/s at S=2048; 4 segments 904 vs 247; unmasked a tie with cuDNN
+# (389 vs 389 at 2048, 458 vs 479 at 4096), so unmasked calls stay on cuDNN.
+MGPU_WINS = {"masked": True, "unmasked": False}
 
 
 def _tpu(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, scale=None):
