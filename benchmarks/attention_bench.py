@@ -68,8 +68,9 @@ def timed(fn, *args, reps=20, warmup=3):
 # extra tunings of the Mosaic GPU kernel timed next to the default one
 MGPU_VARIANTS = {
     "kv64": gpu_mgpu.MgpuConfig(block_kv=64),
-    "kv64s3": gpu_mgpu.MgpuConfig(block_kv=64, max_concurrent_steps=3),
-    "bwd1wg": gpu_mgpu.MgpuConfig(compute_wgs_bwd=1),
+    "dkvq128": gpu_mgpu.MgpuConfig(block_q_dkv=128),
+    "dqkv64": gpu_mgpu.MgpuConfig(block_kv_dq=64),
+    "bwd_s3": gpu_mgpu.MgpuConfig(block_kv=64, max_concurrent_steps=3),
 }
 
 

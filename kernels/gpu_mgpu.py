@@ -57,7 +57,7 @@ class MgpuConfig:
     block_kv: int = 128
     max_concurrent_steps: int = 2
     block_q_dq: int = 64
-    block_kv_dq: int = 64
+    block_kv_dq: int = 128
     block_q_dkv: int = 64
     block_kv_dkv: int = 64
     compute_wgs_bwd: int = 2
