@@ -1,9 +1,10 @@
 """Registers the kernels with `mmada_jax.model.attention` and picks one for `impl='auto'`.
 
-Names: 'pallas' (GPU kernel on GPU, TPU kernel elsewhere, interpret mode on CPU),
-'pallas_tpu', 'pallas_gpu', 'pallas_decode' (split-key decode kernel, forward only),
-'pallas_mgpu' (Hopper Mosaic GPU kernel, wgmma/TMA), 'cudnn' (jax.nn.dot_product_attention),
-'gpu_best' (per call, what measured fastest: see GPU_AUTO), '__auto__'. Every kernel impl runs per shard
+Names: 'pallas' (Mosaic GPU kernel on Hopper, Triton kernel on other GPUs, TPU kernel
+elsewhere, interpret mode on CPU), 'pallas_tpu', 'pallas_gpu' (Triton),
+'pallas_mgpu' (Hopper Mosaic GPU kernel, wgmma/TMA), 'pallas_decode' (split-key decode kernel,
+forward only), 'cudnn' (jax.nn.dot_product_attention), 'gpu_best' (per call, what measured
+fastest: see GPU_AUTO), '__auto__'. Every kernel impl runs per shard
 (`sharding.sharded_attention`) when called under a mesh that splits batch or heads.
 """
 
@@ -58,7 +59,12 @@ def mgpu_supported(q, k=None) -> bool:
 
 
 def _pallas(q, k, v, **kw):
-    return (_gpu if jax.default_backend() == "gpu" else _tpu)(q, k, v, **kw)
+    """Our Pallas kernel for the backend: Mosaic GPU on Hopper (bf16/fp16, head dim 64/128),
+    the Triton-lowered kernel on other GPUs and shapes, the TPU kernel elsewhere (interpret
+    mode on CPU)."""
+    if jax.default_backend() != "gpu":
+        return _tpu(q, k, v, **kw)
+    return (_mgpu if mgpu_supported(q, k) else _gpu)(q, k, v, **kw)
 
 
 def _decode(q, k, v, *, key_mask=None, segment_ids=None, kv_segment_ids=None, scale=None):
