@@ -30,7 +30,8 @@ MODEL = {
 BATCH = {"cpu": (4, 2, 4, 4), "gpu": (64, 16, 48, 64), "ci": (2, 2, 2, 2)}
 STEPS = {"cpu": dict(pretrain=3000, sft=1500, grpo=24), "gpu": dict(pretrain=20000, sft=6000, grpo=300),
          "ci": dict(pretrain=3, sft=2, grpo=1)}
-LR = {"cpu": dict(pretrain=2e-3, sft=1e-3, grpo=5e-5), "gpu": dict(pretrain=6e-4, sft=3e-4, grpo=5e-6),
+# cpu grpo: ~18 outer steps in the demo's two minutes; at 5e-5 the policy barely moved
+LR = {"cpu": dict(pretrain=2e-3, sft=1e-3, grpo=2e-4), "gpu": dict(pretrain=6e-4, sft=3e-4, grpo=5e-6),
       "ci": dict(pretrain=1e-3, sft=1e-3, grpo=1e-5)}
 
 
