@@ -27,7 +27,7 @@ for spec in ${CPU_RUNS:-a:900:450::}; do
   IFS=: read n p s po so ex <<< "$spec"
   mkdir -p $R/cpu_$n
   if [ -n "$first" ] && [[ "$n" != *own ]]; then  # names ending in 'own' train their own tokenizer
-    for i in $(seq 80); do ls $R/cpu_$first/assets/codes_train_32px*.npy >/dev/null 2>&1 && break; sleep 5; done
+    for i in $(seq 80); do ls $R/cpu_$first/assets/codes_train_*.npy >/dev/null 2>&1 && break; sleep 5; done
     sleep 2; cp -r $R/cpu_$first/assets $R/cpu_$n/
   fi
   $T python3 -m mmada_jax.demo --workdir $R/cpu_$n --config experiments/demo.py:cpu \

@@ -2,7 +2,8 @@
 runs/demo) on a 2-core CPU in about 20 minutes.
 
   1. data        build the ShapesWorld TFDS dataset (array_record) under WORKDIR/assets/data
-  2. tokenizers  SentencePiece on the ShapesWorld corpus; MAGVIT-v2 (-> 8x8 codes); every train
+  2. tokenizers  SentencePiece on the ShapesWorld corpus; MAGVIT-v2 (cpu 24 px -> 6x6 codes, gpu
+                 64 px -> 8x8); every train
                  image encoded once into a code cache
   3. pretrain    masked-diffusion pre-training: t2i + text corpus + VQA      -> eval
   4. sft         mixed long-CoT in one <think> format (+ reason-then-draw)    -> eval
@@ -50,8 +51,8 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     c.text_tokenizer = ml_collections.ConfigDict(dict(base_vocab_size=1024, corpus=3000))
     c.image_tokenizer = ml_collections.ConfigDict(dict(
         kind="magvit",  # 'magvit' (trained here) or 'pool' (pooled-color stand-in, no training)
-        # cpu: 32 px -> 8x8 codes (two levels, the config's default; ~14 steps/s on 2 cores, so
-        # the budget, not the cap, ends it); gpu: 64 px -> 8x8
+        # cpu: 24 px -> 6x6 codes (two levels, the config's default; ~20 steps/s on 2 cores, so
+        # the budget ends it about the cap); gpu: 64 px -> 8x8
         steps=3000 if cpu else 5000, batch_size=16, variant="" if cpu else "8x8"))
     # step caps per stage (0: the stage config's train.steps / rl.steps); budgets still apply
     c.steps = ml_collections.ConfigDict(dict(pretrain=0, sft=0, grpo=0))
