@@ -311,6 +311,34 @@ def enable_compilation_cache(path: str) -> None:
         print(f"(no persistent compilation cache: {e})", flush=True)
 
 
+def config_fingerprint(dc, cfgs: dict) -> dict:
+    """What the phases a rerun would skip were built from: tokenizer settings and every stage's
+    model, tokens, data and sequence length (JSON-normalized)."""
+    fp = {"variant": dc.variant, "image_tokenizer": dc.image_tokenizer.to_dict(),
+          "text_tokenizer": dc.text_tokenizer.to_dict()}
+    for s, c in cfgs.items():
+        for k in ("model", "tokens", "data", "seq_len"):
+            v = c[k]
+            fp[f"{s}.{k}"] = v.to_dict() if hasattr(v, "to_dict") else v
+    return json.loads(json.dumps(fp, sort_keys=True, default=str))
+
+
+def check_workdir_config(workdir: str, fingerprint: dict) -> None:
+    """A rerun skips finished phases, so it must be the same configuration: record it on the first
+    run; on a later one, name what changed and stop (use --fresh or another --workdir)."""
+    path = os.path.join(workdir, "demo_fingerprint.json")
+    if os.path.exists(path):
+        old = _read_json(path)
+        changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+        if changed:
+            raise ValueError(f"demo: {workdir} holds a run of a different configuration "
+                             f"({', '.join(changed)} changed); its finished phases would be "
+                             f"reused. Rerun with --fresh or pick another --workdir.")
+        return
+    with open(path, "w") as f:
+        json.dump(fingerprint, f, indent=1, sort_keys=True)
+
+
 def run_demo(dc, workdir: str) -> str:
     import jax
     from mmada_jax import assets
@@ -325,6 +353,7 @@ def run_demo(dc, workdir: str) -> str:
         raise ValueError(f"config.stages: unknown {unknown}; known {STAGES}")
     v = dc.variant
     cfgs = {s: _stage_config(s, v, workdir, dc) for s in STAGES}
+    check_workdir_config(workdir, config_fingerprint(dc, cfgs))
     print(f"mmada-jax demo ({v}): {jax.device_count()} {jax.devices()[0].platform} device(s), "
           f"workdir {workdir}", flush=True)
     with timer("data: ShapesWorld"):

@@ -5,6 +5,8 @@ and the markdown report."""
 import json
 import os
 
+import pytest
+
 from mmada_jax import demo
 
 
@@ -82,3 +84,16 @@ def test_demo_all_stages_ci(tmp_path):
     demo.build_code_caches(cfgs, Retrained(), os.path.join(workdir, "assets"))
     assert (np.load(cache_path + ".npy") == 7).all()
     assert all(c.data.components.sw_vqa.codes_cache == cache_path for c in cfgs.values())
+
+
+def test_rerun_with_another_config_is_refused(tmp_path):
+    """Finished phases are skipped on a rerun, so a changed configuration is a named error."""
+    from mmada_jax import demo
+    dc = demo.demo_config("ci")
+    cfgs = {s: demo._stage_config(s, "ci", str(tmp_path), dc) for s in demo.STAGES}
+    fp = demo.config_fingerprint(dc, cfgs)
+    demo.check_workdir_config(str(tmp_path), fp)
+    demo.check_workdir_config(str(tmp_path), demo.config_fingerprint(dc, cfgs))  # same: fine
+    cfgs["sft"].data.image_size = 32
+    with pytest.raises(ValueError, match=r"sft\.data changed.*--fresh"):
+        demo.check_workdir_config(str(tmp_path), demo.config_fingerprint(dc, cfgs))
