@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -26,24 +24,13 @@ import jax.numpy as jnp  # noqa: E402
 B, H, D = 4, 32, 128
 
 
-def timed(fn, *args, reps=20, warmup=3):
-    for _ in range(warmup):
-        jax.block_until_ready(fn(*args))
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="")
     ap.add_argument("--seqs", default="1024,2048,4096")
     args = ap.parse_args()
     from jax.experimental.pallas.ops.gpu import attention_mgpu as am
-    from attention_bench import _import_kernels
+    from attention_bench import _import_kernels, timed
     _import_kernels()
     from mmada_jax.kernels import gpu_flash, mask as mask_lib
 

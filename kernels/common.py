@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Optional
+import functools
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -70,3 +71,25 @@ def check_qkv(q, k, v, where: str):
         raise ValueError(f"{where}: k {k.shape} and v {v.shape} must have the same shape")
     if q.shape[0] != k.shape[0] or q.shape[2:] != k.shape[2:]:
         raise ValueError(f"{where}: q {q.shape} and k {k.shape} differ in batch, heads or head dim")
+
+
+def flash_with_vjp(forward: Callable, backward: Callable) -> Callable:
+    """The custom_vjp every flash kernel shares, over padded inputs and a static config `cfg`:
+    `forward(q, k, v, qid, kid, cfg) -> (o, lse)` (lse saved for the backward) and
+    `backward(q, k, v, qid, kid, o, lse, do, cfg) -> (dq, dk, dv)`; the ids get no gradient."""
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+    def flash(q, k, v, qid, kid, cfg):
+        return forward(q, k, v, qid, kid, cfg)[0]
+
+    def flash_fwd(q, k, v, qid, kid, cfg):
+        o, lse = forward(q, k, v, qid, kid, cfg)
+        return o, (q, k, v, qid, kid, o, lse)
+
+    def flash_bwd(cfg, res, do):
+        q, k, v, qid, kid, o, lse = res
+        dq, dk, dv = backward(q, k, v, qid, kid, o, lse, do, cfg)
+        return dq, dk, dv, None, None
+
+    flash.defvjp(flash_fwd, flash_bwd)
+    return flash

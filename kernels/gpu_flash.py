@@ -250,23 +250,7 @@ def _backward(q, k, v, qid, kid, o, lse, do, cfg: _Cfg):
 
 # ----------------------------------------------------------------------------- custom_vjp
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def _flash(q, k, v, qid, kid, cfg: _Cfg):
-    return _forward(q, k, v, qid, kid, cfg)[0]
-
-
-def _flash_fwd(q, k, v, qid, kid, cfg):
-    o, lse = _forward(q, k, v, qid, kid, cfg)
-    return o, (q, k, v, qid, kid, o, lse)
-
-
-def _flash_bwd(cfg, res, do):
-    q, k, v, qid, kid, o, lse = res
-    dq, dk, dv = _backward(q, k, v, qid, kid, o, lse, do, cfg)
-    return dq, dk, dv, None, None
-
-
-_flash.defvjp(_flash_fwd, _flash_bwd)
+_flash = common.flash_with_vjp(_forward, _backward)
 
 
 # ----------------------------------------------------------------------------- public API

@@ -320,23 +320,7 @@ def _backward(q3, k3, v3, qid, kid, o3, lse, do3, cfg: _Cfg):
 
 # ----------------------------------------------------------------------------- custom_vjp
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def _flash(q3, k3, v3, qid, kid, cfg: _Cfg):
-    return _forward(q3, k3, v3, qid, kid, cfg)[0]
-
-
-def _flash_fwd(q3, k3, v3, qid, kid, cfg):
-    o3, lse = _forward(q3, k3, v3, qid, kid, cfg)
-    return o3, (q3, k3, v3, qid, kid, o3, lse)
-
-
-def _flash_bwd(cfg, res, do3):
-    q3, k3, v3, qid, kid, o3, lse = res
-    dq3, dk3, dv3 = _backward(q3, k3, v3, qid, kid, o3, lse, do3, cfg)
-    return dq3, dk3, dv3, None, None
-
-
-_flash.defvjp(_flash_fwd, _flash_bwd)
+_flash = common.flash_with_vjp(_forward, _backward)
 
 
 # ----------------------------------------------------------------------------- public API
