@@ -93,3 +93,15 @@ def flash_with_vjp(forward: Callable, backward: Callable) -> Callable:
 
     flash.defvjp(flash_fwd, flash_bwd)
     return flash
+
+
+def block_table(states):
+    """[B, n, m] block states -> int32 [B, n, m + 2]: (#full, #partial, full js..., partial js...):
+    the per-row list of kv (or, transposed, q) blocks a GPU kernel visits, full blocks first."""
+    m = states.shape[-1]
+    j = jnp.arange(m, dtype=jnp.int32)
+    rank = jnp.where(states == mask_lib.FULL, 0, jnp.where(states == mask_lib.PARTIAL, 1, 2))
+    order = jnp.argsort(rank * m + j, axis=-1).astype(jnp.int32)
+    n_full = jnp.sum(states == mask_lib.FULL, axis=-1, dtype=jnp.int32)
+    n_part = jnp.sum(states == mask_lib.PARTIAL, axis=-1, dtype=jnp.int32)
+    return jnp.concatenate([n_full[..., None], n_part[..., None], order], axis=-1)

@@ -56,17 +56,6 @@ class _Cfg:
     interpret: bool
 
 
-def block_table(states):
-    """[B, n, m] block states -> int32 [B, n, m + 2]: (#full, #partial, full js..., partial js...)."""
-    m = states.shape[-1]
-    j = jnp.arange(m, dtype=jnp.int32)
-    rank = jnp.where(states == mask_lib.FULL, 0, jnp.where(states == mask_lib.PARTIAL, 1, 2))
-    order = jnp.argsort(rank * m + j, axis=-1).astype(jnp.int32)
-    n_full = jnp.sum(states == mask_lib.FULL, axis=-1, dtype=jnp.int32)
-    n_part = jnp.sum(states == mask_lib.PARTIAL, axis=-1, dtype=jnp.int32)
-    return jnp.concatenate([n_full[..., None], n_part[..., None], order], axis=-1)
-
-
 def _visible(cfg: _Cfg, qid, kid, q_start, k_start, bq, bk):
     vis = qid[:, None] == kid[None, :]
     if cfg.block_causal is not None:
@@ -121,7 +110,7 @@ def _forward(q, k, v, qid, kid, cfg: _Cfg):
     lk = k.shape[1]
     bq, bk = cfg.tune.block_q, cfg.tune.block_k
     nq, nk = lq // bq, lk // bk
-    tbl = block_table(mask_lib.block_states(qid, kid, bq, bk, block_causal=cfg.block_causal,
+    tbl = common.block_table(mask_lib.block_states(qid, kid, bq, bk, block_causal=cfg.block_causal,
                                             q_offset=cfg.q_offset))
     in_specs = [
         pl.BlockSpec((None, bq, None, d), lambda bb, hh, i: (bb, i, hh, 0)),
@@ -229,7 +218,7 @@ def _backward(q, k, v, qid, kid, o, lse, do, cfg: _Cfg):
         out_specs=[blk_k, blk_k],
         out_shape=[jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)],
         compiler_params=params, interpret=cfg.interpret, name="mmada_gpu_flash_dkv",
-    )(q, k, v, do, lse, delta, qid, kid, block_table(states.transpose(0, 2, 1)))
+    )(q, k, v, do, lse, delta, qid, kid, common.block_table(states.transpose(0, 2, 1)))
 
     blk_q = pl.BlockSpec((None, bq, None, d), lambda bb, hh, i: (bb, i, hh, 0))
     full_k = pl.BlockSpec((None, lk, None, d), lambda bb, hh, i: (bb, 0, hh, 0))
@@ -244,7 +233,7 @@ def _backward(q, k, v, qid, kid, o, lse, do, cfg: _Cfg):
         out_specs=blk_q,
         out_shape=jax.ShapeDtypeStruct(q.shape, q.dtype),
         compiler_params=params, interpret=cfg.interpret, name="mmada_gpu_flash_dq",
-    )(q, k, v, do, lse, delta, qid, kid, block_table(states))
+    )(q, k, v, do, lse, delta, qid, kid, common.block_table(states))
     return dq, dk, dv
 
 

@@ -89,17 +89,6 @@ def _plgpu():
     return plgpu
 
 
-def block_table(states):
-    """[B, n, m] block states -> int32 [B, n, m + 2]: (#full, #partial, full ids, partial ids)."""
-    m = states.shape[-1]
-    j = jnp.arange(m, dtype=jnp.int32)
-    rank = jnp.where(states == mask_lib.FULL, 0, jnp.where(states == mask_lib.PARTIAL, 1, 2))
-    order = jnp.argsort(rank * m + j, axis=-1).astype(jnp.int32)
-    n_full = jnp.sum(states == mask_lib.FULL, axis=-1, dtype=jnp.int32)
-    n_part = jnp.sum(states == mask_lib.PARTIAL, axis=-1, dtype=jnp.int32)
-    return jnp.concatenate([n_full[..., None], n_part[..., None], order], axis=-1)
-
-
 def _smem_transforms(plgpu, dtype):
     """Tiling + 128-byte swizzle for [rows, D] tiles of 16-bit data (wgmma operands)."""
     return (plgpu.TilingTransform((8, 128 // jnp.dtype(dtype).itemsize)),
@@ -184,7 +173,7 @@ def _forward(q, k, v, qid, kid, cfg: _Cfg):
     steps = min(t.max_concurrent_steps, nk)
     dtype = q.dtype
     c = cfg.scale * LOG2E
-    tbl = block_table(mask_lib.block_states(qid, kid, nwg * bq, bk))
+    tbl = common.block_table(mask_lib.block_states(qid, kid, nwg * bq, bk))
     ROW = plgpu.Layout.WGMMA.reduce(1)
     COL = plgpu.Layout.WGMMA.reduce(0)
 
@@ -337,7 +326,7 @@ def _dq(q, k, v, do, lse, delta, qid, kid, cfg: _Cfg):
     steps = min(t.max_concurrent_steps, lk // bk)
     dtype = q.dtype
     c = cfg.scale * LOG2E
-    tbl = block_table(mask_lib.block_states(qid, kid, nwg * bq, bk))
+    tbl = common.block_table(mask_lib.block_states(qid, kid, nwg * bq, bk))
     ROW = plgpu.Layout.WGMMA.reduce(1)
     COL = plgpu.Layout.WGMMA.reduce(0)
 
@@ -446,7 +435,7 @@ def _dkv(q, k, v, do, lse, delta, qid, kid, cfg: _Cfg):
     dtype = q.dtype
     c = cfg.scale * LOG2E
     states = mask_lib.block_states(qid, kid, bq, nwg * bk)
-    tbl = block_table(states.transpose(0, 2, 1))
+    tbl = common.block_table(states.transpose(0, 2, 1))
     ROW = plgpu.Layout.WGMMA.reduce(1)
     COL = plgpu.Layout.WGMMA.reduce(0)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import jax.numpy as jnp
 
-from mmada_jax.kernels import gpu_flash
+from mmada_jax.kernels import common, gpu_flash
 from mmada_jax.kernels import mask as mask_lib
 from mmada_jax.kernels import testing as kt
 
@@ -34,7 +34,7 @@ def test_gpu_flash_matches_reference(b, lq, lk, h, d, kind, dtype):
 
 def test_block_table_orders_full_then_partial():
     st = jnp.array([[[0, 2, 1, 2, 0]]], jnp.int32)
-    tbl = np.asarray(gpu_flash.block_table(st))[0, 0]
+    tbl = np.asarray(common.block_table(st))[0, 0]
     assert tbl[:2].tolist() == [2, 1]           # two full blocks, one partial
     assert tbl[2:5].tolist() == [1, 3, 2]       # full ones first, then the partial one
 
