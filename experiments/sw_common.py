@@ -93,15 +93,18 @@ def sw_config(stage: str, variant: str = "cpu"):
     d.shapesworld.num_train = {"cpu": 4000, "gpu": 20000, "ci": 64}[variant]
     d.shapesworld.num_test = {"cpu": 200, "gpu": 1000, "ci": 16}[variant]
     d.r2i_max_prompt_len = 24
+    # the worked steps alone ("4 + 3 = 7."), without restating the question's nouns: fewer
+    # answer tokens that carry nothing for the final number
+    d.shapesworld.arith_cot = "equations"
+    # plain-text documents (the pre-training corpus) share rows; chats never do (each keeps its
+    # own eos-padded row: mmada_jax/data/batching.py)
+    d.pack = "lm"
     if variant == "cpu":  # learnable in the demo's minutes: 1-step word problems with small
         # numbers, scenes of 1-2 objects (short captions and CoT, fewer distractors)
         d.shapesworld.update(dict(arith_max_steps=1, arith_max_start=10, arith_max_add=10,
                                   max_objects=2))
-        # text rows (corpus documents, worked-problem chats) are short: pack several per row
-        d.pack = "lm"
-    elif variant == "ci":  # the smoke test walks the same 1-2 object, packed-text path
+    elif variant == "ci":  # the smoke test walks the same 1-2 object path
         d.shapesworld.max_objects = 2
-        d.pack = "lm"
     if stage == "pretrain":
         d.mixture = {"t2i": {"sw_t2i": 1.0}, "lm": {"sw_corpus": 1.0}, "mmu": {"sw_caption": 1.0}}
     else:

@@ -94,6 +94,10 @@ def test_same_seed_same_batches_other_seed_differs():
 def test_mid_epoch_restore_is_exact(workers, pack):
     cfg = make_config(num_workers=workers, pack=pack, seed=7)
     cfg.seq_len = 400 if pack else 160
+    if pack:  # short documents (fact sentences) so that several share a row
+        cfg.data.components = dict(f=dict(kind="shapesworld", task="facts"),
+                                   a=dict(kind="shapesworld", task="arith"))
+        cfg.data.mixture = dict(lm=dict(f=0.7, a=0.3))
     ref = build_batch_source(cfg, LAYOUT, codes_fn=CODES)
     want = take(ref, 6)
     src = build_batch_source(cfg, LAYOUT, codes_fn=CODES)
@@ -252,25 +256,34 @@ def test_clear_errors():
         build_batch_source(c, LAYOUT)
 
 
-def test_packed_chat_answers_keep_their_prompts_unscored():
-    """SFT packs text_answer chats (arith CoT) into rows: each segment keeps its prompt out of
-    the target mask; an image task in `pack` is a named error."""
+def test_packing_keeps_each_chat_in_its_own_eos_padded_row():
+    """`pack` packs plain-text documents, but a chat (prompt + answer) always gets a row of its own
+    with its eos padding in its segment: packed after one another, the segment boundary would tell
+    the model where the answer ends, which the sampler's fixed-length masked region never does.
+    An image task in `pack` is a named error."""
     c = make_config(source="mixture", pack="lm")
     c.tasks.t2i.batch_size = c.tasks.mmu.batch_size = 0
-    c.tasks.lm.objective = "text_answer"
-    c.tasks.lm.batch_size = 4
+    c.tasks.lm.objective = "text_lm"  # takes documents and chats (text_answer: chats only)
+    c.tasks.lm.batch_size = 6
     c.seq_len = 700  # byte-level ids: a worked problem is ~200 tokens
-    c.data.components = dict(a=dict(kind="shapesworld", task="arith"))
-    c.data.mixture = dict(lm=dict(a=1.0))
-    b = next(build_batch_source(c, LAYOUT))["lm"]
-    seg, tgt = b["segment_ids"], b["target_mask"]
-    assert seg.max() >= 2  # several problems per row
+    c.data.components = dict(a=dict(kind="shapesworld", task="arith"),
+                             d=dict(kind="shapesworld", task="facts"))
+    c.data.mixture = dict(lm=dict(a=0.3, d=0.7))
+    bs = take(build_batch_source(c, LAYOUT), 3)
+    seg, tgt, tok = (np.concatenate([b["lm"][k] for b in bs])
+                     for k in ("segment_ids", "target_mask", "tokens"))
+    n_chat = n_packed = 0
     for r in range(seg.shape[0]):
-        for s in range(1, seg[r].max() + 1):
-            where = np.flatnonzero(seg[r] == s)
-            t = tgt[r, where]
-            assert not t[0] and t[-1]  # prompt first (unscored), answer + eos last (scored)
-            assert (np.diff(t.astype(int)) >= 0).all()  # one prompt span, then one answer span
+        if tgt[r].all():  # documents only (a chat next ends the row), the eos tail segment 0
+            n_packed += seg[r].max() >= 2
+            assert seg[r, 0] == 1 and seg[r, -1] == 0
+            continue
+        n_chat += 1  # one chat: prompt unscored, then answer, then eos pads, all segment 1
+        assert (seg[r] == 1).all()
+        t = tgt[r]
+        assert not t[0] and t[-1] and (np.diff(t.astype(int)) >= 0).all()
+        assert tok[r, -1] == LAYOUT.eos and tok[r, -2] == LAYOUT.eos
+    assert n_chat and n_packed
     c.data.pack = "t2i"
     c.tasks.t2i.batch_size = 2
     with pytest.raises(ValueError, match="t2i"):

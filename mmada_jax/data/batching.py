@@ -119,6 +119,14 @@ def _index_of(raw) -> int:
     raise ValueError("code cache needs records with an 'index' field")
 
 
+def _is_answer(seg) -> bool:
+    """A prompt/answer (chat) segment: its prompt is unscored. Packing never puts another segment
+    after one: the sampler decodes into a fixed-length masked region and the model must learn
+    that an answer ends in eos padding, not at a segment boundary (that would tell it the answer's
+    length in training and not at inference)."""
+    return not bool(np.all(seg["target_mask"]))
+
+
 class RowBatcher(grain.IterDataset):
     """Pads or packs row segments into [batch_size, seq_len] rows; skips and counts bad ones."""
 
@@ -180,12 +188,19 @@ class _RowBatcherIter(grain.DatasetIterator):
                 while True:
                     el = self._good(stats, msgs)
                     n = len(el["tokens"])
-                    if segs and used + n > c.seq_len:
+                    if segs and (used + n > c.seq_len or _is_answer(el)):
                         break
                     segs.append(self._take())
                     used += n
                     self._account(el, stats)
-                rows.append(rows_lib.pack_segments(segs, c.layout, c.seq_len))
+                    if _is_answer(el):  # a chat keeps its row: see _is_answer
+                        break
+                if _is_answer(segs[-1]):  # alone in its row, eos pads in its own segment
+                    row = rows_lib.pad_segment(segs[-1], c.layout, c.seq_len)
+                    row["segment_ids"] = np.ones((c.seq_len,), np.int32)
+                    rows.append(row)
+                else:
+                    rows.append(rows_lib.pack_segments(segs, c.layout, c.seq_len))
             else:
                 el = self._good(stats, msgs)
                 self._take()

@@ -26,7 +26,8 @@ config.data keys read (see `data_config()` for defaults):
   tokenizer         'byte' (a byte-level encoder for small custom layouts) when no tokenizer is
                     passed to the builder.
   shapesworld       {use_tfds, split, num_train, num_test, knowledge_fraction, arith_max_steps,
-                    arith_max_start, arith_max_add}.
+                    arith_max_start, arith_max_add, arith_cot ('full' | 'equations'),
+                    max_objects}.
   components        name -> {kind: shapesworld|jsonl|image_caption|text, ...kind's args,
                     codes_cache: path prefix of a CodeCache ('' for none)}.
   mixture           task -> {component name: weight}.
@@ -66,7 +67,7 @@ def data_config() -> ml_collections.ConfigDict:
         tokenizer="byte",
         shapesworld=dict(use_tfds=True, split="train", num_train=20000, num_test=1000,
                          knowledge_fraction=0.2, arith_max_steps=3, arith_max_start=20,
-                         arith_max_add=15, max_objects=4),
+                         arith_max_add=15, arith_cot="full", max_objects=4),
         components={}, mixture={},
     ))
 
@@ -109,6 +110,7 @@ def make_component(name: str, spec, d):
                   num_train=sw.num_train, num_test=sw.num_test, seed=_get(sw, "seed", 0),
                   knowledge_fraction=sw.knowledge_fraction,
                   max_objects=int(_get(sw, "max_objects", 4)),
+                  arith_cot=sw_reasoning.cot_style(d),
                   **{f"arith_{k}": v for k, v in sw_reasoning.difficulty(d).items()})
         kw.update(spec)
         return sw_tasks.ShapesWorldComponent(**kw)

@@ -14,6 +14,17 @@ THINGS = ("apples", "marbles", "stickers", "pencils", "shells", "cards", "coins"
 
 
 DEFAULT_DIFFICULTY = dict(max_steps=3, max_start=20, max_add=15)
+COT_STYLES = ("full", "equations")
+
+
+def cot_style(data_cfg) -> str:
+    """`config.data.shapesworld.arith_cot`: 'full' (equations, then "So NAME has N THINGS.") or
+    'equations' (the equations alone: fewer tokens to learn for a small model)."""
+    sw = data_cfg.get("shapesworld", {}) if data_cfg is not None else {}
+    style = str(sw.get("arith_cot", "full"))
+    if style not in COT_STYLES:
+        raise ValueError(f"config.data.shapesworld.arith_cot={style!r}: known {COT_STYLES}")
+    return style
 
 
 def difficulty(data_cfg) -> dict:
@@ -24,9 +35,12 @@ def difficulty(data_cfg) -> dict:
 
 
 def arithmetic_problem(rng: np.random.Generator, steps: int | None = None, max_steps: int = 3,
-                       max_start: int = 20, max_add: int = 15) -> dict:
+                       max_start: int = 20, max_add: int = 15, cot: str = "full") -> dict:
     """{question, cot, answer} with `answer` a non-negative integer string: a start value in
-    [2, max_start), then 1..max_steps operations (add 1..max_add-1, give away, multiply by 2-3)."""
+    [2, max_start), then 1..max_steps operations (add 1..max_add-1, give away, multiply by 2-3).
+    `cot`: 'full' ends the worked steps with "So NAME has N THINGS."; 'equations' stops at them."""
+    if cot not in COT_STYLES:
+        raise ValueError(f"arithmetic_problem: cot={cot!r}; known {COT_STYLES}")
     steps = int(steps or rng.integers(1, max_steps + 1))
     name = NAMES[int(rng.integers(len(NAMES)))]
     thing = THINGS[int(rng.integers(len(THINGS)))]
@@ -55,7 +69,7 @@ def arithmetic_problem(rng: np.random.Generator, steps: int | None = None, max_s
             work.append(f"{value} * {k} = {value * k}.")
             value *= k
     q = " ".join(sentences) + f" How many {thing} does {name} have now?"
-    cot = " ".join(work) + f" So {name} has {value} {thing}."
+    cot = " ".join(work) + (f" So {name} has {value} {thing}." if cot == "full" else "")
     return dict(question=q, cot=cot, answer=str(value))
 
 

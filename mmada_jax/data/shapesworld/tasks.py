@@ -71,12 +71,13 @@ class ShapesWorldComponent:
                  build_if_missing: bool = True, image_size: int = 64, num_train: int = 20000,
                  num_test: int = 1000, seed: int = 0, knowledge_fraction: float = 0.2,
                  arith_max_steps: int = 3, arith_max_start: int = 20, arith_max_add: int = 15,
-                 max_objects: int = scenes.MAX_OBJECTS):
+                 max_objects: int = scenes.MAX_OBJECTS, arith_cot: str = "full"):
         if task not in self.TASKS:
             raise ValueError(f"shapesworld component: task {task!r} unknown; known {self.TASKS}")
         self.task, self.split = task, split
         self.arith = dict(max_steps=arith_max_steps, max_start=arith_max_start,
                           max_add=arith_max_add)
+        self.arith_cot = arith_cot
         self.use_tfds, self.data_dir, self.build_if_missing = use_tfds, data_dir, build_if_missing
         self.builder_kwargs = dict(image_size=image_size, num_train=num_train, num_test=num_test,
                                    seed=seed, knowledge_fraction=knowledge_fraction,
@@ -105,7 +106,7 @@ class ShapesWorldComponent:
 
     def example(self, raw, rng: np.random.Generator) -> dict:
         if self.task == "arith":
-            p = reasoning.arithmetic_problem(rng, **self.arith)
+            p = reasoning.arithmetic_problem(rng, **self.arith, cot=self.arith_cot)
             return dict(kind="chat", think=True, messages=[
                 dict(role="user", content=p["question"]),
                 dict(role="assistant", content=language.cot_answer(p["cot"], p["answer"]))])
