@@ -5,7 +5,7 @@
 #   bash benchmarks/gpu_background.sh start  'name|command' ...   (carry [".whl", ...])
 #   bash benchmarks/gpu_background.sh wait 560
 # Each job's output: /tmp/bg/NAME.log; a job should write its files under /tmp/bg/NAME/.
-set -u
+
 BG=/tmp/bg
 mode=$1; shift
 case $mode in
