@@ -1,33 +1,43 @@
 #!/usr/bin/env bash
-# One GPU call (device tool, carry [".whl"]): the CPU demo sizes through pretrain + SFT once, then
-# UniGRPO variants from the same SFT checkpoint side by side, each evaluated on larger eval sets
-# (72 reasoning, 72 VQA): which UniGRPO settings move held-out accuracy in the demo's budget.
-source benchmarks/gpu_env.sh
+# The CPU demo's sizes at the CPU's step counts on one GPU: pretrain + SFT once (the demo's own
+# tokenizers trained first), then UniGRPO variants from that SFT checkpoint side by side, each
+# evaluated on the demo's eval sets: which UniGRPO settings move held-out accuracy in the demo's
+# budget. Runs in the foreground (GPU_ENV=1 sources benchmarks/gpu_env.sh first) or as a
+# benchmarks/gpu_background.sh job. Output: $R/summary.txt.
+#   R=/tmp/bg/gp PRE=880 SFT=1450 GRPO=15 bash benchmarks/grpo_probe.sh \
+#     'gA|' 'gB|optim.lr=5e-5' 'gC|rl.beta=0.04;optim.lr=1e-4'
+[ -n "${GPU_ENV:-}" ] && source benchmarks/gpu_env.sh
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
-R=runs/gp; mkdir -p $R
-C="--config experiments/demo.py:cpu --config.eval.n_reasoning=72 --config.eval.n_vqa=72 --config.eval.n_t2i_per_tag=4"
-timeout 300 python3 -m mmada_jax.demo --workdir $R/base $C --config.steps.pretrain=880 --config.steps.sft=1000 \
-  --config.budget.pretrain=1000 --config.budget.sft=1000 --stages pretrain,sft > $R/base.log 2>&1
+R=${R:-runs/gp}; mkdir -p $R
+C="--config experiments/demo.py:cpu ${DEMO_FLAGS:-}"
+timeout 400 python3 -m mmada_jax.demo --workdir $R/base $C --config.steps.pretrain=${PRE:-880} \
+  --config.steps.sft=${SFT:-1450} --config.image_tokenizer.steps=${TOK:-2800} \
+  --config.budget.image_tokenizer=1000 --config.budget.pretrain=1000 --config.budget.sft=1000 \
+  --stages pretrain,sft > $R/base.log 2>&1
 tail -n 2 $R/base.log
-run() { n=$1; shift; cp -r $R/base $R/$n; timeout 200 python3 -m mmada_jax.demo --workdir $R/$n $C --stages grpo "$@" > $R/$n.log 2>&1; }
-run gA --config.steps.grpo=18 &
-run gB --config.steps.grpo=18 --config.stage_overrides.grpo="optim.lr=5e-5" &
-run gC --config.steps.grpo=18 --config.stage_overrides.grpo="rl.text_sampler.temperature=0.7" &
-run gD --config.steps.grpo=9 --config.stage_overrides.grpo="rl.tasks.reasoning.prompts=4;rl.tasks.vqa.prompts=4" &
-run gE --config.steps.grpo=18 --config.stage_overrides.grpo="optim.lr=1e-4" &
+names=()
+for spec in "$@"; do
+  n=${spec%%|*}; o=${spec#*|}; names+=($n)
+  cp -r $R/base $R/$n
+  timeout 400 python3 -m mmada_jax.demo --workdir $R/$n $C --stages grpo \
+    --config.steps.grpo=${GRPO:-15} --config.budget.grpo=1000 --config.stage_overrides.grpo="$o" \
+    > $R/$n.log 2>&1 &
+done
 wait
-python3 - <<'PY'
-import json
-base = json.load(open("runs/gp/base/sft/eval/report.json"))["results"]
-def pick(r):
+R=$R python3 - "${names[@]}" <<'PY' | tee $R/summary.txt
+import json, os, sys
+R = os.environ["R"]
+def pick(path):
+    r = json.load(open(path))["results"]
     g = lambda t, k: float(r.get(t, {}).get(k, float("nan")))
-    return dict(reason=g("reasoning", "accuracy"), fmt=g("reasoning", "format_rate"), vqa=g("vqa", "accuracy"), pope=g("pope", "accuracy"), geneval=g("t2i", "overall"))
-print("sft", {k: round(v, 3) for k, v in pick(base).items()})
-for n in "gA gB gC gD gE".split():
+    return {k: round(v, 3) for k, v in dict(
+        reason=g("reasoning", "accuracy"), fmt=g("reasoning", "format_rate"),
+        vqa=g("vqa", "accuracy"), pope=g("pope", "accuracy"), geneval=g("t2i", "overall")).items()}
+print("pretrain", pick(f"{R}/base/pretrain/eval/report.json"))
+print("sft", pick(f"{R}/base/sft/eval/report.json"))
+for n in sys.argv[1:]:
     try:
-        r = json.load(open(f"runs/gp/{n}/grpo/eval/report.json"))["results"]
-        print(n, {k: round(v, 3) for k, v in pick(r).items()})
-    except Exception as e:
+        print(n, pick(f"{R}/{n}/grpo/eval/report.json"))
+    except Exception as e:  # pylint: disable=broad-except
         print(n, "failed", e)
 PY
-for n in gA gB gC gD gE; do tail -n 2 $R/$n.log | head -1; done

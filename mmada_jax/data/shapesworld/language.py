@@ -98,8 +98,12 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None)
             color, shape = _pick(rng, near or absent)
         yes = (color, shape) in present
         q = f"Is there a {color} {shape} in the image?"
-        cot = (f"{inv} " + (f"There is a {color} {shape}, so yes." if yes else
-                            f"None of them is a {color} {shape}, so no."))
+        # narrow down by color first (as counting does), then look for the shape among those
+        same = [f"a {o.size} {o.shape}" for o in sorted(objs, key=lambda o: o.cell)
+                if o.color == color]
+        cot = (f"{inv} The {color} shapes: {join_phrases(same) if same else 'none'}. "
+               + (f"One of them is a {shape}, so yes." if yes else
+                  f"None of them is a {shape}, so no."))
         return dict(kind=kind, question=q, cot=cot, answer="yes" if yes else "no")
     if kind == "caption":
         q = _pick(rng, ("Describe the image.", "What is in this picture?",

@@ -79,8 +79,9 @@ def extract_int(text: str) -> int | None:
     return int(m[-1]) if m else None
 
 
-def corpus_document(rng: np.random.Generator, **arith) -> str:
-    """A short plain-text document: fact sentences, scene descriptions and a worked problem."""
+def corpus_document(rng: np.random.Generator, cot: str = "full", **arith) -> str:
+    """A short plain-text document: fact sentences, scene descriptions and worked problems (their
+    steps written in the `cot` style, as the fine-tuning chats write them)."""
     parts = []
     for _ in range(int(rng.integers(2, 6))):
         kind = int(rng.integers(3))
@@ -89,6 +90,6 @@ def corpus_document(rng: np.random.Generator, **arith) -> str:
         elif kind == 1:
             parts.append(language.caption(scenes.random_scene(rng, "train"), rng))
         else:
-            p = arithmetic_problem(rng, **arith)
+            p = arithmetic_problem(rng, cot=cot, **arith)
             parts.append(f"{p['question']} {p['cot']}")
     return " ".join(parts)

@@ -111,7 +111,8 @@ class ShapesWorldComponent:
                 dict(role="user", content=p["question"]),
                 dict(role="assistant", content=language.cot_answer(p["cot"], p["answer"]))])
         if self.task == "corpus":
-            return dict(kind="text", text=reasoning.corpus_document(rng, **self.arith))
+            return dict(kind="text", text=reasoning.corpus_document(rng, cot=self.arith_cot,
+                                                                    **self.arith))
         if self.task == "facts":
             item = knowledge.ITEMS[raw % len(knowledge.ITEMS)]
             return dict(kind="text", text=knowledge.fact_sentence(item, rng))
