@@ -320,6 +320,8 @@ def config_fingerprint(dc, cfgs: dict) -> dict:
         for k in ("model", "tokens", "data", "seq_len"):
             v = c[k]
             fp[f"{s}.{k}"] = v.to_dict() if hasattr(v, "to_dict") else v
+        for path_key in ("tokenizer", "image_tokenizer", "data_dir"):  # under WORKDIR: a copied
+            fp[f"{s}.data"].pop(path_key, None)                        # run stays the same run
     return json.loads(json.dumps(fp, sort_keys=True, default=str))
 
 
