@@ -47,7 +47,7 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores
     c.budget = ml_collections.ConfigDict(dict(
         image_tokenizer=150.0 if cpu else 1800.0, pretrain=240.0 if cpu else 3 * 3600.0,
-        sft=540.0 if cpu else 3600.0, grpo=120.0 if cpu else 3600.0))
+        sft=540.0 if cpu else 3600.0, grpo=150.0 if cpu else 3600.0))
     c.text_tokenizer = ml_collections.ConfigDict(dict(base_vocab_size=1024, corpus=3000))
     c.image_tokenizer = ml_collections.ConfigDict(dict(
         kind="magvit",  # 'magvit' (trained here) or 'pool' (pooled-color stand-in, no training)
@@ -58,7 +58,7 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     c.steps = ml_collections.ConfigDict(dict(pretrain=0, sft=0, grpo=0))
     # per-stage config overrides, 'key=value;key=value' (e.g. 'optim.lr=3e-3;train.seed=4')
     c.stage_overrides = ml_collections.ConfigDict(dict(pretrain="", sft="", grpo=""))
-    c.calibrate_steps = 20 if cpu else 100
+    c.calibrate_steps = 40 if cpu else 100  # steps timed before a stage sizes itself
     c.code_cache = True  # encode the train images once instead of in every batch
     from mmada_jax.evaluate import eval_config
     e = eval_config()
