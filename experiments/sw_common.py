@@ -8,8 +8,9 @@ Stages (one model, three task families: text reasoning, multimodal understanding
   grpo      UniGRPO on reasoning, VQA and t2i prompts (config.rl; mmada_jax/rl/trainer.py)
 
 Variants: 'cpu' (the `make demo` sizes: 2 CPU cores, ~20 minutes for everything), 'gpu' (one
-GPU, a few hours), 'ci' (seconds: the smoke test). Tokenizer files come from the demo's first
-phase (`data.tokenizer`: SentencePiece model, `data.image_tokenizer`: MAGVIT-v2 workdir).
+GPU: its step caps take about half an hour on one H100), 'ci' (seconds: the smoke test).
+Tokenizer files come from the demo's first phase (`data.tokenizer`: SentencePiece model,
+`data.image_tokenizer`: MAGVIT-v2 workdir).
 """
 
 import ml_collections

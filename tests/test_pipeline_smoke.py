@@ -94,6 +94,8 @@ def test_rerun_with_another_config_is_refused(tmp_path):
     fp = demo.config_fingerprint(dc, cfgs)
     demo.check_workdir_config(str(tmp_path), fp)
     demo.check_workdir_config(str(tmp_path), demo.config_fingerprint(dc, cfgs))  # same: fine
+    moved = {s: demo._stage_config(s, "ci", str(tmp_path / "copy"), dc) for s in demo.STAGES}
+    assert demo.config_fingerprint(dc, moved) == fp  # a copied workdir is the same run
     cfgs["sft"].data.image_size = 32
     with pytest.raises(ValueError, match=r"sft\.data changed.*--fresh"):
         demo.check_workdir_config(str(tmp_path), demo.config_fingerprint(dc, cfgs))

@@ -124,6 +124,27 @@ def test_arithmetic_answers_are_right_and_extractable():
     assert reasoning.extract_int("no number") is None
 
 
+def test_cot_styles_give_the_same_problem_and_valid_equations():
+    """'equations' is 'full' without the closing restatement; every equation is true; the corpus
+    writes its worked problems in the style it is given; an unknown style is a named error."""
+    for seed in range(50):
+        full = reasoning.arithmetic_problem(np.random.default_rng(seed), cot="full")
+        eq = reasoning.arithmetic_problem(np.random.default_rng(seed), cot="equations")
+        assert eq["question"] == full["question"] and eq["answer"] == full["answer"]
+        assert full["cot"].startswith(eq["cot"]) and " So " in full["cot"]
+        assert " So " not in eq["cot"]
+        for a, op, b, c in re.findall(r"(\d+) ([-+*]) (\d+) = (\d+)\.", eq["cot"]):
+            assert int(c) == {"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b)}[op]
+        assert eq["cot"].split(" = ")[-1].rstrip(".") == eq["answer"]
+    docs = " ".join(reasoning.corpus_document(np.random.default_rng(s), cot="equations")
+                    for s in range(40))
+    assert " = " in docs and "So " not in docs
+    with pytest.raises(ValueError, match="cot"):
+        reasoning.arithmetic_problem(np.random.default_rng(0), cot="prose")
+    with pytest.raises(ValueError, match="arith_cot"):
+        reasoning.cot_style({"shapesworld": {"arith_cot": "prose"}})
+
+
 def test_corpus_contains_facts():
     rng = np.random.default_rng(4)
     text = " ".join(reasoning.corpus_document(rng) for _ in range(200))
