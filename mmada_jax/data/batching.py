@@ -184,23 +184,23 @@ class _RowBatcherIter(grain.DatasetIterator):
         stats, msgs, rows = collections.Counter(), [], []
         while len(rows) < c.batch_size:
             if c.pack:
-                segs, used = [], 0
-                while True:
-                    el = self._good(stats, msgs)
-                    n = len(el["tokens"])
-                    if segs and (used + n > c.seq_len or _is_answer(el)):
-                        break
-                    segs.append(self._take())
-                    used += n
-                    self._account(el, stats)
-                    if _is_answer(el):  # a chat keeps its row: see _is_answer
-                        break
-                if _is_answer(segs[-1]):  # alone in its row, eos pads in its own segment
-                    row = rows_lib.pad_segment(segs[-1], c.layout, c.seq_len)
+                el = self._good(stats, msgs)
+                self._take()
+                self._account(el, stats)
+                if _is_answer(el):  # a chat keeps its own row, eos pads in its segment
+                    row = rows_lib.pad_segment(el, c.layout, c.seq_len)
                     row["segment_ids"] = np.ones((c.seq_len,), np.int32)
                     rows.append(row)
-                else:
-                    rows.append(rows_lib.pack_segments(segs, c.layout, c.seq_len))
+                    continue
+                segs, used = [el], len(el["tokens"])
+                while True:  # documents until one does not fit or a chat comes next
+                    nxt = self._good(stats, msgs)
+                    if used + len(nxt["tokens"]) > c.seq_len or _is_answer(nxt):
+                        break
+                    segs.append(self._take())
+                    used += len(nxt["tokens"])
+                    self._account(nxt, stats)
+                rows.append(rows_lib.pack_segments(segs, c.layout, c.seq_len))
             else:
                 el = self._good(stats, msgs)
                 self._take()
