@@ -109,6 +109,9 @@ def sw_config(stage: str, variant: str = "cpu"):
     # plain-text documents (the pre-training corpus) share rows; chats never do (each keeps its
     # own eos-padded row: mmada_jax/data/batching.py)
     d.pack = "lm"
+    # cpu: a reasoning chat (prompt + CoT + answer) is 48-55 tokens; eos-padded to 56 each, two
+    # share a 112-token row: twice the worked problems per step at the same cost
+    d.chat_pack_len = 56 if variant == "cpu" else 0
     if variant == "cpu":  # learnable in the demo's minutes: 1-step word problems with small
         # numbers, scenes of 1-2 objects (short captions and CoT, fewer distractors)
         d.shapesworld.update(dict(arith_max_steps=1, arith_max_start=10, arith_max_add=10,

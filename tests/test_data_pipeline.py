@@ -288,3 +288,45 @@ def test_packing_keeps_each_chat_in_its_own_eos_padded_row():
     c.tasks.t2i.batch_size = 2
     with pytest.raises(ValueError, match="t2i"):
         build_batch_source(c, LAYOUT)
+
+
+def test_chat_pack_len_packs_chats_as_fixed_eos_padded_segments():
+    """With `chat_pack_len` N, a chat shorter than N becomes a segment of exactly N tokens: prompt
+    (unscored), answer, then at least one scored eos pad; several such chats (and documents) share
+    a row. A chat of N tokens or more keeps its own row; N > seq_len is a named error."""
+    c = make_config(source="mixture", pack="lm")
+    c.tasks.t2i.batch_size = c.tasks.mmu.batch_size = 0
+    c.tasks.lm.objective = "text_lm"
+    c.tasks.lm.batch_size = 6
+    c.seq_len = 700
+    n = 230  # byte-level worked problems: ~180-300 tokens, so both cases occur
+    c.data.chat_pack_len = n
+    c.data.components = dict(a=dict(kind="shapesworld", task="arith"),
+                             d=dict(kind="shapesworld", task="facts"))
+    c.data.mixture = dict(lm=dict(a=0.6, d=0.4))
+    bs = take(build_batch_source(c, LAYOUT), 4)
+    seg, tgt, tok = (np.concatenate([b["lm"][k] for b in bs])
+                     for k in ("segment_ids", "target_mask", "tokens"))
+    n_fixed = n_own = n_shared = 0
+    for r in range(seg.shape[0]):
+        if (seg[r] == 1).all() and not tgt[r].all():  # a long chat alone in its row
+            n_own += 1
+            assert tok[r, -1] == LAYOUT.eos
+            continue
+        chats = 0
+        for sid in range(1, seg[r].max() + 1):
+            idx = np.flatnonzero(seg[r] == sid)
+            assert (np.diff(idx) == 1).all()
+            t = tgt[r, idx]
+            if t.all():
+                continue  # a document
+            chats += 1
+            n_fixed += 1
+            assert len(idx) == n, "a packed chat is exactly chat_pack_len tokens"
+            assert not t[0] and t[-1] and (np.diff(t.astype(int)) >= 0).all()
+            assert tok[r, idx[-1]] == LAYOUT.eos
+        n_shared += chats >= 2
+    assert n_fixed and n_own and n_shared, (n_fixed, n_own, n_shared)
+    c.data.chat_pack_len = 701
+    with pytest.raises(ValueError, match="chat_pack_len"):
+        build_batch_source(c, LAYOUT)

@@ -121,20 +121,39 @@ def _index_of(raw) -> int:
 
 def _is_answer(seg) -> bool:
     """A prompt/answer (chat) segment: its prompt is unscored. Packing never puts another segment
-    after one: the sampler decodes into a fixed-length masked region and the model must learn
-    that an answer ends in eos padding, not at a segment boundary (that would tell it the answer's
-    length in training and not at inference)."""
+    right after one's last answer token: the sampler decodes into a fixed-length masked region
+    and the model must learn that an answer ends in eos padding, not at a segment boundary (that
+    would tell it the answer's length in training and not at inference)."""
     return not bool(np.all(seg["target_mask"]))
+
+
+def packable(seg, layout, chat_len: int):
+    """The segment as it may be packed, or None if it must keep its own eos-padded row.
+
+    Documents pack as they are. A chat packs only with a fixed `chat_len` (> 0): it is eos-padded
+    to exactly `chat_len` tokens (pads scored, like a padded row), so its answer still ends in
+    eos padding whose length varies with the answer; a chat of `chat_len` tokens or more (no room
+    for a pad) keeps its own row."""
+    if not _is_answer(seg):
+        return seg
+    if chat_len <= 0 or len(seg["tokens"]) >= chat_len:
+        return None
+    out = rows_lib.pad_segment(seg, layout, chat_len)
+    out["_component"] = seg.get("_component")
+    return out
 
 
 class RowBatcher(grain.IterDataset):
     """Pads or packs row segments into [batch_size, seq_len] rows; skips and counts bad ones."""
 
     def __init__(self, parent, *, task: str, batch_size: int, seq_len: int, layout,
-                 pack: bool = False, with_image: bool = False):
+                 pack: bool = False, with_image: bool = False, chat_len: int = 0):
         super().__init__(parent)
+        if pack and chat_len > seq_len:
+            raise ValueError(f"config.data.chat_pack_len={chat_len} exceeds seq_len {seq_len}")
         self.task, self.batch_size, self.seq_len = task, batch_size, seq_len
         self.layout, self.pack, self.with_image = layout, pack, with_image
+        self.chat_len = int(chat_len)
 
     def __iter__(self):
         return _RowBatcherIter(self._parent.__iter__(), self)
@@ -187,19 +206,20 @@ class _RowBatcherIter(grain.DatasetIterator):
                 el = self._good(stats, msgs)
                 self._take()
                 self._account(el, stats)
-                if _is_answer(el):  # a chat keeps its own row, eos pads in its segment
+                seg = packable(el, c.layout, c.chat_len)
+                if seg is None:  # a chat keeps its own row, eos pads in its segment
                     row = rows_lib.pad_segment(el, c.layout, c.seq_len)
                     row["segment_ids"] = np.ones((c.seq_len,), np.int32)
                     rows.append(row)
                     continue
-                segs, used = [el], len(el["tokens"])
-                while True:  # documents until one does not fit or a chat comes next
-                    nxt = self._good(stats, msgs)
-                    if used + len(nxt["tokens"]) > c.seq_len or _is_answer(nxt):
+                segs, used = [seg], len(seg["tokens"])
+                while True:  # segments until one does not fit or must keep its own row
+                    nxt = packable(self._good(stats, msgs), c.layout, c.chat_len)
+                    if nxt is None or used + len(nxt["tokens"]) > c.seq_len:
                         break
-                    segs.append(self._take())
+                    self._account(self._take(), stats)
+                    segs.append(nxt)
                     used += len(nxt["tokens"])
-                    self._account(nxt, stats)
                 rows.append(rows_lib.pack_segments(segs, c.layout, c.seq_len))
             else:
                 el = self._good(stats, msgs)

@@ -23,6 +23,8 @@ config.data keys read (see `data_config()` for defaults):
   think_prompt      prepend the thinking instruction to the user turn of CoT examples.
   pack              comma-separated text tasks to pack (segment_ids), e.g. 'lm' (text_lm rows or
                     text_answer chats without images; a packed image row is a named error).
+  chat_pack_len     0: a chat in a packed task keeps its own eos-padded row; N > 0: chats shorter
+                    than N are eos-padded to exactly N tokens and packed (several per row).
   tokenizer         'byte' (a byte-level encoder for small custom layouts) when no tokenizer is
                     passed to the builder.
   shapesworld       {use_tfds, split, num_train, num_test, knowledge_fraction, arith_max_steps,
@@ -63,7 +65,7 @@ def data_config() -> ml_collections.ConfigDict:
         source="shapesworld", seed=0, shuffle=True, train=True, num_workers=0, prefetch=2,
         read_threads=1, data_dir="~/.cache/mmada_jax/data", build_if_missing=True,
         image_size=64, num_image_tokens=16, max_text_len=32, caption_dropout=0.1, pack="",
-        think_prompt=True,
+        chat_pack_len=0, think_prompt=True,
         tokenizer="byte",
         shapesworld=dict(use_tfds=True, split="train", num_train=20000, num_test=1000,
                          knowledge_fraction=0.2, arith_max_steps=3, arith_max_start=20,
@@ -207,7 +209,8 @@ def build_dataset(config, layout, *, tokenizer=None, process_index=0, process_co
             iter(parts.values()))
         task_ds.append(batching.RowBatcher(
             mixed, task=task, batch_size=t.batch_size // process_count, seq_len=config.seq_len,
-            layout=layout, pack=task in packed, with_image=kind in ("t2i", "mmu")))
+            layout=layout, pack=task in packed, with_image=kind in ("t2i", "mmu"),
+            chat_len=int(_get(d, "chat_pack_len", 0))))
         names.append(task)
     if not task_ds:
         raise ValueError("config.tasks: no task has batch_size > 0")
