@@ -232,3 +232,7 @@ class CombinedReward:
             parts[name] = r
             total += w * r
         return total, parts
+
+
+# Rewards in their own modules register on import (a new reward: a new module, imported here).
+from mmada_jax.rl import rewards_equations  # noqa: E402,F401  'equations'

@@ -47,7 +47,8 @@ def rl_config() -> ml_collections.ConfigDict:
         policy_loss="grpo_clip", filter_low=0.0, filter_high=1.0,
         prompt_len=96,  # text and mmu prompts are left-padded to this many tokens
         tasks=dict(
-            reasoning=dict(prompts=2, rewards=dict(correctness=1.0, format=1.0),
+            # 'equations' (weight 0: computed and logged as reasoning/equations, not rewarded)
+            reasoning=dict(prompts=2, rewards=dict(correctness=1.0, format=1.0, equations=0.0),
                            pass_threshold=2.0),
             vqa=dict(prompts=2, rewards=dict(correctness=1.0, format=1.0), pass_threshold=2.0),
             t2i=dict(prompts=2, rewards=dict(scene_judge=2.0), pass_threshold=2.0),
