@@ -47,7 +47,7 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores
     c.budget = ml_collections.ConfigDict(dict(
         image_tokenizer=150.0 if cpu else 1800.0, pretrain=240.0 if cpu else 3 * 3600.0,
-        sft=540.0 if cpu else 3600.0, grpo=150.0 if cpu else 3600.0))
+        sft=540.0 if cpu else 3600.0, grpo=120.0 if cpu else 3600.0))
     c.text_tokenizer = ml_collections.ConfigDict(dict(base_vocab_size=1024, corpus=3000))
     c.image_tokenizer = ml_collections.ConfigDict(dict(
         kind="magvit",  # 'magvit' (trained here) or 'pool' (pooled-color stand-in, no training)

@@ -80,6 +80,7 @@ def plot_curves(history: Sequence[dict], keys: Sequence[str], path: str, title: 
 METRICS = (
     ("reasoning acc", ("reasoning", "accuracy")),
     ("reasoning format", ("reasoning", "format_rate")),
+    ("reasoning right by sound steps", ("reasoning", "sound_rate")),
     ("VQA acc", ("vqa", "accuracy")),
     ("POPE acc", ("pope", "accuracy")),
     ("POPE F1", ("pope", "f1")),
@@ -137,7 +138,9 @@ def write_demo_report(workdir: str, stages: Sequence[str], results: dict, times:
              "run on the ShapesWorld **test** split (held-out color/shape combinations and "
              "knowledge items); nothing is edited.", ""]
     lines += ["## Metrics per stage", "", metrics_table([(s, results[s]) for s in stages]), ""]
-    lines += ["Reasoning: arithmetic word problems (chat, `<think>` CoT), exact final answer. "
+    lines += ["Reasoning: arithmetic word problems (chat, `<think>` CoT), exact final answer; "
+              "'right by sound steps' counts only right answers whose equations are true, use "
+              "the problem's numbers and end at the answer (the rest were guessed). "
               "VQA: count/color/position questions on test scenes. POPE: balanced yes/no "
               "existence. GenEval-style: generated images read back by the ShapesWorld scene "
               "parser and scored per tag (overall = mean of tags). WISE-style: knowledge prompts "
@@ -208,6 +211,7 @@ TARGETS = {
             ("reasoning format", ("reasoning", "format_rate")),
             ("WISE (r2i)", ("wise_r2i", "accuracy"))),
     "grpo": (("reasoning acc", ("reasoning", "accuracy")), ("VQA acc", ("vqa", "accuracy")),
+             ("reasoning right by sound steps", ("reasoning", "sound_rate")),
              ("POPE acc", ("pope", "accuracy")), ("GenEval overall", ("t2i", "overall")),
              ("object F1", ("t2i", "object_f1"))),
 }

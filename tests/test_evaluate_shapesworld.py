@@ -30,8 +30,11 @@ def test_text_scorers_on_reference_answers():
     items = swe.reasoning_items(5, "test", 0)
     perfect = [language.cot_answer(it["cot"], it["answer"]) for it in items]
     r = swe.score_reasoning(perfect, items)
-    assert r["accuracy"] == 1.0 and r["format_rate"] == 1.0
+    assert r["accuracy"] == 1.0 and r["format_rate"] == 1.0 and r["sound_rate"] == 1.0
     assert swe.score_reasoning(["<think> x </think> -1"] * 5, items)["accuracy"] == 0.0
+    guessed = swe.score_reasoning([f"<think> 999 + 1 = 1000. </think> {it['answer']}"
+                                   for it in items], items)  # right answers, unsound steps
+    assert guessed["accuracy"] == 1.0 and guessed["sound_rate"] == 0.0
     v = swe.vqa_items(6, "test", 0)
     assert swe.score_vqa([language.cot_answer(i["cot"], i["answer"]) for i in v], v)[
         "accuracy"] == 1.0

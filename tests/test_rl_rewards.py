@@ -92,3 +92,28 @@ def test_learned_reward_tiny_dual_encoder():
     perm = [2, 0, 1]
     np.testing.assert_allclose(lr([prompts[i] for i in perm], images[perm]), got[perm], rtol=1e-5)
     assert rewards.REWARDS.get("learned") is rewards.LearnedReward
+
+
+def test_equations_reward_cases():
+    """'equations': true equations on the prompt's numbers (or earlier results) that end at the
+    final answer; a lucky guess behind wrong steps earns nothing."""
+    p = "Jade has 4 cards. Then Jade finds 3 more. Then the number becomes 2 times as many."
+    cases = {
+        "<think> 4 + 3 = 7. 7 * 2 = 14. </think> 14": 1.0,       # sound, chained
+        "<think> 4 + 3 = 7. 7 x 2 = 14. </think> The answer is 14": 1.0,
+        "<think> 4 + 3 = 7. </think> 7": 1.0,                    # sound partial work, consistent
+        "<think> 4 + 3 = 9. 9 * 2 = 18. </think> 18": 0.0,       # false equation
+        "<think> 9 - 2 = 9. </think> 14": 0.0,                   # lucky guess behind wrong steps
+        "<think> 4 + 3 = 7. 7 * 2 = 14. </think> 15": 0.0,       # answer is not the last result
+        "<think> 4 + 5 = 9. </think> 9": 0.0,                    # 5 is not in the problem
+        "<think> 4 + 3 = 7. 8 * 2 = 16. </think> 16": 0.0,       # 8: neither given nor derived
+        "4 + 3 = 7. 7 * 2 = 14. The answer is 14": 0.0,          # missing think tags
+        "<think> add them up </think> 14": 0.0,                  # no equation
+    }
+    r = rewards.build_reward("equations")
+    got = r([p] * len(cases), list(cases)).tolist()
+    assert got == list(cases.values())
+    two = rewards.build_reward("equations", value=2.0)
+    assert two([p], ["<think> 4 + 3 = 7. </think> 7"])[0] == 2.0
+    with pytest.raises(ValueError, match="prompts"):
+        r([p], list(cases))

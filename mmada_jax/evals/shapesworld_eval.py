@@ -75,11 +75,18 @@ def pope_items(n: int, split: str = "test", seed: int = 0,
 
 
 def score_reasoning(responses, items) -> dict:
+    """accuracy (final answer), format_rate (`<think>` block then an answer) and sound_rate:
+    correct answers reached by sound work (`rl.rewards_equations.sound_work`: true equations on
+    the problem's numbers ending at the answer). accuracy - sound_rate is the share of right
+    answers behind wrong or missing steps (guessed)."""
     from mmada_jax.rl.rewards import well_formatted
+    from mmada_jax.rl.rewards_equations import sound_work
     ok = [answers_lib.answers_match(answers_lib.extract_final_answer(r), it["answer"])
           for r, it in zip(responses, items)]
     fmt = [well_formatted(r) for r in responses]
-    return dict(accuracy=_mean(ok), format_rate=_mean(fmt), n=len(ok), correct=ok)
+    sound = [o and sound_work(it["question"], r) for o, r, it in zip(ok, responses, items)]
+    return dict(accuracy=_mean(ok), format_rate=_mean(fmt), sound_rate=_mean(sound), n=len(ok),
+                correct=ok)
 
 
 def vqa_prediction(response: str) -> str:
