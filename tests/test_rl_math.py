@@ -169,6 +169,10 @@ def test_group_advantages_grpo_and_rloo():
         adv_lib.group_advantages(np.zeros(10), 4)
     with pytest.raises(KeyError, match="registered"):
         adv_lib.group_advantages(r, estimator="nope")
+    pos = np.asarray(adv_lib.group_advantages(r.reshape(-1), g, eps=1e-4,
+                                              estimator="grpo_positive")).reshape(p, g)
+    np.testing.assert_allclose(pos, np.maximum(_np_grpo(r, 1e-4), 0.0), rtol=1e-5, atol=1e-5)
+    assert (pos[0] > 0).any() and (pos == 0).sum() > p  # the below-mean samples get exactly 0
 
 
 def test_group_filter_pass_rate_and_zero_std():

@@ -5,6 +5,7 @@ Advantage estimators are registered by name; each maps rewards [P, G] -> advanta
 
   'grpo': (r - mean_g) / (std_g + eps), population std (ddof 0), as in GRPO / Tunix.
   'rloo': r_i - mean_{j != i} r_j (leave-one-out baseline, no scaling); needs G >= 2.
+  'grpo_positive' (advantages_positive.py): 'grpo' with the negative advantages zeroed.
 
 Add one with `@register_advantage_estimator("name")` in a new module.
 """
@@ -93,3 +94,7 @@ def group_filter(rewards, group_size: int | None = None, *, low: float = 0.05, h
         keep &= (rate >= low) & (rate <= high)
     mask = jnp.broadcast_to(keep[:, None], groups.shape).astype(jnp.float32)
     return mask.reshape(jnp.shape(rewards))
+
+
+# Estimators in their own modules register on import (a new estimator: a new module, imported here).
+from mmada_jax.rl import advantages_positive  # noqa: E402,F401  'grpo_positive'
