@@ -256,11 +256,9 @@ def test_clear_errors():
         build_batch_source(c, LAYOUT)
 
 
-def test_packing_keeps_each_chat_in_its_own_eos_padded_row():
-    """`pack` packs plain-text documents, but a chat (prompt + answer) always gets a row of its own
-    with its eos padding in its segment: packed after one another, the segment boundary would tell
-    the model where the answer ends, which the sampler's fixed-length masked region never does.
-    An image task in `pack` is a named error."""
+def _packed_lm_config(chat_weight: float):
+    """A packed text_lm task (documents and chats) over byte-level ids: worked problems (chats)
+    with weight `chat_weight`, fact documents with the rest; rows of 700 tokens."""
     c = make_config(source="mixture", pack="lm")
     c.tasks.t2i.batch_size = c.tasks.mmu.batch_size = 0
     c.tasks.lm.objective = "text_lm"  # takes documents and chats (text_answer: chats only)
@@ -268,10 +266,24 @@ def test_packing_keeps_each_chat_in_its_own_eos_padded_row():
     c.seq_len = 700  # byte-level ids: a worked problem is ~200 tokens
     c.data.components = dict(a=dict(kind="shapesworld", task="arith"),
                              d=dict(kind="shapesworld", task="facts"))
-    c.data.mixture = dict(lm=dict(a=0.3, d=0.7))
-    bs = take(build_batch_source(c, LAYOUT), 3)
-    seg, tgt, tok = (np.concatenate([b["lm"][k] for b in bs])
-                     for k in ("segment_ids", "target_mask", "tokens"))
+    c.data.mixture = dict(lm=dict(a=chat_weight, d=1.0 - chat_weight))
+    return c
+
+
+def _lm_rows(c, n_batches: int):
+    """(segment_ids, target_mask, tokens) of the lm rows of `n_batches` batches."""
+    bs = take(build_batch_source(c, LAYOUT), n_batches)
+    return tuple(np.concatenate([b["lm"][k] for b in bs])
+                 for k in ("segment_ids", "target_mask", "tokens"))
+
+
+def test_packing_keeps_each_chat_in_its_own_eos_padded_row():
+    """`pack` packs plain-text documents, but a chat (prompt + answer) always gets a row of its own
+    with its eos padding in its segment: packed after one another, the segment boundary would tell
+    the model where the answer ends, which the sampler's fixed-length masked region never does.
+    An image task in `pack` is a named error."""
+    c = _packed_lm_config(chat_weight=0.3)
+    seg, tgt, tok = _lm_rows(c, 3)
     n_chat = n_packed = 0
     for r in range(seg.shape[0]):
         if tgt[r].all():  # documents only (a chat next ends the row), the eos tail segment 0
@@ -294,19 +306,10 @@ def test_chat_pack_len_packs_chats_as_fixed_eos_padded_segments():
     """With `chat_pack_len` N, a chat shorter than N becomes a segment of exactly N tokens: prompt
     (unscored), answer, then at least one scored eos pad; several such chats (and documents) share
     a row. A chat of N tokens or more keeps its own row; N > seq_len is a named error."""
-    c = make_config(source="mixture", pack="lm")
-    c.tasks.t2i.batch_size = c.tasks.mmu.batch_size = 0
-    c.tasks.lm.objective = "text_lm"
-    c.tasks.lm.batch_size = 6
-    c.seq_len = 700
+    c = _packed_lm_config(chat_weight=0.6)
     n = 230  # byte-level worked problems: ~180-300 tokens, so both cases occur
     c.data.chat_pack_len = n
-    c.data.components = dict(a=dict(kind="shapesworld", task="arith"),
-                             d=dict(kind="shapesworld", task="facts"))
-    c.data.mixture = dict(lm=dict(a=0.6, d=0.4))
-    bs = take(build_batch_source(c, LAYOUT), 4)
-    seg, tgt, tok = (np.concatenate([b["lm"][k] for b in bs])
-                     for k in ("segment_ids", "target_mask", "tokens"))
+    seg, tgt, tok = _lm_rows(c, 4)
     n_fixed = n_own = n_shared = 0
     for r in range(seg.shape[0]):
         if (seg[r] == 1).all() and not tgt[r].all():  # a long chat alone in its row
