@@ -30,7 +30,7 @@ cfg.rl.group_size = 8
 cfg.rl.steps = 40
 cfg.optim.lr = lr
 tr = UniGRPO(cfg, wd)
-for k in range(40):
+for k in range(int(cfg.rl.steps)):
     out = tr.train_step(0)  # same 16 prompts every step, fresh on-policy samples
     print(json.dumps(dict(k=k, pass_rate=round(out["reasoning/pass_rate"], 3),
                           kept=out["kept_fraction"], kl=round(out["kl"], 4),

@@ -107,11 +107,11 @@ def sw_config(stage: str, variant: str = "cpu"):
     # the worked steps alone ("4 + 3 = 7."), without restating the question's nouns: fewer
     # answer tokens that carry nothing for the final number
     d.shapesworld.arith_cot = "equations"
-    # plain-text documents (the pre-training corpus) share rows; chats never do (each keeps its
-    # own eos-padded row: mmada_jax/data/batching.py)
+    # plain-text documents (the pre-training corpus) share rows; a chat never ends at a segment
+    # boundary (mmada_jax/data/batching.py): it keeps its own eos-padded row, or on cpu, where a
+    # reasoning chat (prompt + CoT + answer) is 48-55 tokens, it is eos-padded to 56 and two share
+    # a 112-token row: twice the worked problems per step at the same cost
     d.pack = "lm"
-    # cpu: a reasoning chat (prompt + CoT + answer) is 48-55 tokens; eos-padded to 56 each, two
-    # share a 112-token row: twice the worked problems per step at the same cost
     d.chat_pack_len = 56 if variant == "cpu" else 0
     if variant == "cpu":  # learnable in the demo's minutes: 1-step word problems with small
         # numbers, scenes of 1-2 objects (short captions and CoT, fewer distractors)
