@@ -107,6 +107,10 @@ def sw_config(stage: str, variant: str = "cpu"):
     # the worked steps alone ("4 + 3 = 7."), without restating the question's nouns: fewer
     # answer tokens that carry nothing for the final number
     d.shapesworld.arith_cot = "equations"
+    # VQA worked answers name only the attribute asked about ("The colors: blue in the center.")
+    # instead of first naming every object's size, color and shape: a test scene's held-out
+    # color/shape pair (never written in training) is then never one the model has to write
+    d.shapesworld.vqa_cot = "factored"
     # plain-text documents (the pre-training corpus) share rows; a chat never ends at a segment
     # boundary (mmada_jax/data/batching.py): it keeps its own eos-padded row, or on cpu, where a
     # reasoning chat (prompt + CoT + answer) is 48-55 tokens, it is eos-padded to 56 and two share

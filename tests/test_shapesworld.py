@@ -109,6 +109,49 @@ def test_questions_answers_match_scene_and_pope_is_balanced():
     assert 35 <= yes <= 65  # ~50 of 100
 
 
+def test_factored_vqa_cot_names_only_the_attribute_asked_about():
+    """'factored' asks the same questions with the same answers as 'inventory'; its count and
+    color CoTs never write a shape name next to a color (so a held-out color/shape pair of a test
+    scene is never one the model must write), and their per-cell listings match the scene."""
+    shape_re = re.compile(r"\b(circle|square|triangle)s?\b")
+    color_re = re.compile(r"\b(" + "|".join(sc.COLOR_NAMES) + r")\b")
+    for i in range(300):
+        kind = ("count", "color", "position", "exists")[i % 4]
+        s = sc.random_scene(np.random.default_rng(i), "test" if i % 2 else "train")
+        a = language.question(s, np.random.default_rng(1000 + i), kind, style="inventory")
+        b = language.question(s, np.random.default_rng(1000 + i), kind, style="factored")
+        assert (a["question"], a["answer"]) == (b["question"], b["answer"])
+        assert "I see a" in a["cot"] and "I see a " not in b["cot"]
+        cells = {sc.position_name(o.row, o.col): o for o in s.objects}
+        if kind == "color" or b["cot"].startswith("The colors:"):
+            assert not shape_re.search(b["cot"]), b["cot"]
+            first = b["cot"].split(". ")[0] + "."
+            listed = re.findall(r"(\w+) in the ([a-z ]+?)(?:,| and|\.)", first)
+            assert {p: c for c, p in listed} == {p: o.color for p, o in cells.items()}
+        elif b["cot"].startswith("The shapes:"):
+            assert not color_re.search(b["cot"]), b["cot"]
+            listed = re.findall(r"a (\w+) in the ([a-z ]+?)(?:,| and|\.)", b["cot"])
+            assert {p: sh for sh, p in listed} == {p: o.shape for p, o in cells.items()}
+        elif kind == "count":  # all shapes: positions only
+            assert not shape_re.search(b["cot"].replace("shapes", "").replace("shape", ""))
+            assert not color_re.search(b["cot"])
+            assert all(p in b["cot"] for p in cells)
+        text = language.cot_answer(b["cot"], b["answer"])
+        assert language.extract_answer(text) == b["answer"]
+    with pytest.raises(ValueError, match="style"):
+        language.question(s, np.random.default_rng(0), "color", style="terse")
+    with pytest.raises(ValueError, match="vqa_cot"):
+        language.vqa_cot_style({"shapesworld": {"vqa_cot": "terse"}})
+    assert language.vqa_cot_style({"shapesworld": {"vqa_cot": "factored"}}) == "factored"
+    from mmada_jax.data.pipeline import data_config, make_component
+    from mmada_jax.data.shapesworld.tasks import ShapesWorldComponent
+    d = data_config()
+    d.shapesworld.vqa_cot = "factored"
+    assert make_component("sw_vqa", {"task": "vqa"}, d).vqa_cot == "factored"
+    with pytest.raises(ValueError, match="vqa_cot"):
+        ShapesWorldComponent("vqa", vqa_cot="terse")
+
+
 def test_arithmetic_answers_are_right_and_extractable():
     rng = np.random.default_rng(3)
     for _ in range(300):

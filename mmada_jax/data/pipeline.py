@@ -29,7 +29,7 @@ config.data keys read (see `data_config()` for defaults):
                     passed to the builder.
   shapesworld       {use_tfds, split, num_train, num_test, knowledge_fraction, arith_max_steps,
                     arith_max_start, arith_max_add, arith_cot ('full' | 'equations'),
-                    max_objects}.
+                    vqa_cot ('inventory' | 'factored': language.question), max_objects}.
   components        name -> {kind: shapesworld|jsonl|image_caption|text, ...kind's args,
                     codes_cache: path prefix of a CodeCache ('' for none)}.
   mixture           task -> {component name: weight}.
@@ -47,6 +47,7 @@ import numpy as np
 
 from mmada_jax.data import register_batch_source
 from mmada_jax.data import batching, codes as codes_lib, readers, rows as rows_lib
+from mmada_jax.data.shapesworld import language as sw_language
 from mmada_jax.data.shapesworld import reasoning as sw_reasoning
 from mmada_jax.data.shapesworld import tasks as sw_tasks
 
@@ -69,7 +70,8 @@ def data_config() -> ml_collections.ConfigDict:
         tokenizer="byte",
         shapesworld=dict(use_tfds=True, split="train", num_train=20000, num_test=1000,
                          knowledge_fraction=0.2, arith_max_steps=3, arith_max_start=20,
-                         arith_max_add=15, arith_cot="full", max_objects=4),
+                         arith_max_add=15, arith_cot="full", vqa_cot="inventory",
+                         max_objects=4),
         components={}, mixture={},
     ))
 
@@ -112,7 +114,7 @@ def make_component(name: str, spec, d):
                   num_train=sw.num_train, num_test=sw.num_test, seed=_get(sw, "seed", 0),
                   knowledge_fraction=sw.knowledge_fraction,
                   max_objects=int(_get(sw, "max_objects", 4)),
-                  arith_cot=sw_reasoning.cot_style(d),
+                  arith_cot=sw_reasoning.cot_style(d), vqa_cot=sw_language.vqa_cot_style(d),
                   **{f"arith_{k}": v for k, v in sw_reasoning.difficulty(d).items()})
         kw.update(spec)
         return sw_tasks.ShapesWorldComponent(**kw)

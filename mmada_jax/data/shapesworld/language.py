@@ -54,9 +54,58 @@ def _inventory(scene: sc.Scene) -> str:
     return "I see " + join_phrases([_describe(o) for o in objs]) + "."
 
 
-def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None) -> dict:
+VQA_COT_STYLES = ("inventory", "factored")
+
+
+def vqa_cot_style(data_cfg) -> str:
+    """`config.data.shapesworld.vqa_cot`: 'inventory' (every worked answer starts by naming each
+    object's size, color and shape) or 'factored' (a worked answer names only the attribute the
+    question is about, so it never has to write a color/shape pair the question does not give:
+    see `question`)."""
+    sw = data_cfg.get("shapesworld", {}) if data_cfg is not None else {}
+    style = str(sw.get("vqa_cot", "inventory"))
+    if style not in VQA_COT_STYLES:
+        raise ValueError(f"config.data.shapesworld.vqa_cot={style!r}: known {VQA_COT_STYLES}")
+    return style
+
+
+def _where(o: sc.Obj) -> str:
+    return f"the {sc.position_name(o.row, o.col)}"
+
+
+def _by_cell(objs) -> list:
+    return sorted(objs, key=lambda o: o.cell)
+
+
+def _places(objs) -> str:
+    if len(objs) == 1:
+        return f"I see one shape, in {_where(objs[0])}."
+    return "I see shapes in " + join_phrases([_where(o) for o in _by_cell(objs)]) + "."
+
+
+def _colors(objs) -> str:
+    return "The colors: " + join_phrases([f"{o.color} in {_where(o)}"
+                                          for o in _by_cell(objs)]) + "."
+
+
+def _shapes(objs) -> str:
+    return "The shapes: " + join_phrases([f"a {o.shape} in {_where(o)}"
+                                          for o in _by_cell(objs)]) + "."
+
+
+def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
+             style: str = "inventory") -> dict:
     """A question about the scene: {kind, question, cot, answer}. `answer` is the short final
-    answer; the assistant text is `<think> {cot} </think> {answer}` (see `cot_answer`)."""
+    answer; the assistant text is `<think> {cot} </think> {answer}` (see `cot_answer`).
+
+    style 'inventory': the CoT first names every object ("I see a large blue circle in the ...").
+    style 'factored': it lists only the attribute asked about (positions, colors or shapes per
+    cell), so for a scene with a color/shape pair never seen in training (the test split) the
+    model is not made to write that pair unless the question itself contains it.
+    The random draws are the same for both styles (same questions and answers)."""
+    if style not in VQA_COT_STYLES:
+        raise ValueError(f"question: style {style!r} unknown; known {VQA_COT_STYLES}")
+    factored = style == "factored"
     kind = kind or _pick(rng, ("count", "color", "position", "exists", "caption"))
     objs = list(scene.objects)
     inv = _inventory(scene)
@@ -64,29 +113,39 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None)
         attr = _pick(rng, ("all", "color", "shape"))
         if attr == "all":
             q, hits = "How many shapes are in the image?", objs
-            what = "shapes"
+            what, listing = "shapes", _places(objs)
         elif attr == "color":
             color = _pick(rng, [o.color for o in objs] + list(sc.COLOR_NAMES[:2]))
             q, hits = f"How many {color} shapes are there?", [o for o in objs if o.color == color]
-            what = f"{color} shapes"
+            what, listing = f"{color} shapes", _colors(objs)
         else:
             shape = _pick(rng, sc.SHAPES)
             q, hits = f"How many {shape}s are there?", [o for o in objs if o.shape == shape]
-            what = f"{shape}s"
-        n = len(hits)
-        cot = f"{inv} Counting the {what}: there {'is' if n == 1 else 'are'} {n}."
+            what, listing = f"{shape}s", _shapes(objs)
+        n, head = len(hits), listing if factored else inv
+        cot = f"{head} Counting the {what}: there {'is' if n == 1 else 'are'} {n}."
         return dict(kind=kind, question=q, cot=cot, answer=str(n))
     if kind == "color":
         o = _pick(rng, objs)
         pos = sc.position_name(o.row, o.col)
         q = f"What color is the shape in the {pos}?"
-        cot = f"{inv} The shape in the {pos} is a {o.size} {o.color} {o.shape}, so it is {o.color}."
+        if factored:
+            cot = f"{_colors(objs)} The shape in the {pos} is {o.color}."
+        else:
+            cot = (f"{inv} The shape in the {pos} is a {o.size} {o.color} {o.shape}, "
+                   f"so it is {o.color}.")
         return dict(kind=kind, question=q, cot=cot, answer=o.color)
     if kind == "position":
         o = _pick(rng, objs)
         pos = sc.position_name(o.row, o.col)
         q = f"Where is the {o.size} {o.color} {o.shape}?"
-        cot = f"{inv} The {o.size} {o.color} {o.shape} is in the {pos}."
+        if factored:  # narrow down by the question's color, as the existence questions do
+            same = [f"a {p.size} {p.shape} in {_where(p)}" for p in _by_cell(objs)
+                    if p.color == o.color]
+            cot = (f"The {o.color} shapes: {join_phrases(same)}. "
+                   f"The {o.size} {o.color} {o.shape} is in the {pos}.")
+        else:
+            cot = f"{inv} The {o.size} {o.color} {o.shape} is in the {pos}."
         return dict(kind=kind, question=q, cot=cot, answer=pos)
     if kind == "exists":
         present = {(o.color, o.shape) for o in objs}
@@ -99,9 +158,9 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None)
         yes = (color, shape) in present
         q = f"Is there a {color} {shape} in the image?"
         # narrow down by color first (as counting does), then look for the shape among those
-        same = [f"a {o.size} {o.shape}" for o in sorted(objs, key=lambda o: o.cell)
-                if o.color == color]
-        cot = (f"{inv} The {color} shapes: {join_phrases(same) if same else 'none'}. "
+        same = [f"a {o.size} {o.shape}" for o in _by_cell(objs) if o.color == color]
+        cot = (("" if factored else f"{inv} ")
+               + f"The {color} shapes: {join_phrases(same) if same else 'none'}. "
                + (f"One of them is a {shape}, so yes." if yes else
                   f"None of them is a {shape}, so no."))
         return dict(kind=kind, question=q, cot=cot, answer="yes" if yes else "no")

@@ -71,13 +71,18 @@ class ShapesWorldComponent:
                  build_if_missing: bool = True, image_size: int = 64, num_train: int = 20000,
                  num_test: int = 1000, seed: int = 0, knowledge_fraction: float = 0.2,
                  arith_max_steps: int = 3, arith_max_start: int = 20, arith_max_add: int = 15,
-                 max_objects: int = scenes.MAX_OBJECTS, arith_cot: str = "full"):
+                 max_objects: int = scenes.MAX_OBJECTS, arith_cot: str = "full",
+                 vqa_cot: str = "inventory"):
         if task not in self.TASKS:
             raise ValueError(f"shapesworld component: task {task!r} unknown; known {self.TASKS}")
         self.task, self.split = task, split
         self.arith = dict(max_steps=arith_max_steps, max_start=arith_max_start,
                           max_add=arith_max_add)
         self.arith_cot = arith_cot
+        if vqa_cot not in language.VQA_COT_STYLES:
+            raise ValueError(f"shapesworld component: vqa_cot {vqa_cot!r} unknown; known "
+                             f"{language.VQA_COT_STYLES}")
+        self.vqa_cot = vqa_cot
         self.use_tfds, self.data_dir, self.build_if_missing = use_tfds, data_dir, build_if_missing
         self.builder_kwargs = dict(image_size=image_size, num_train=num_train, num_test=num_test,
                                    seed=seed, knowledge_fraction=knowledge_fraction,
@@ -126,7 +131,7 @@ class ShapesWorldComponent:
             return dict(kind="chat", think=False, image=img, messages=[
                 dict(role="user", content=CAPTION_PROMPTS[int(rng.integers(len(CAPTION_PROMPTS)))]),
                 dict(role="assistant", content=language.caption(scene, rng))])
-        q = language.question(scene, rng)
+        q = language.question(scene, rng, style=self.vqa_cot)
         return dict(kind="chat", think=True, image=img, messages=[
             dict(role="user", content=q["question"]),
             dict(role="assistant", content=language.cot_answer(q["cot"], q["answer"]))])
