@@ -1,6 +1,6 @@
 """The longer ShapesWorld run for one GPU: every stage at the 'gpu' sizes (its step caps, 20000
 pretraining + 12000 fine-tuning + 300 UniGRPO steps, take about half an hour on one H100:
-reasoning 0.99, GenEval-style 0.92, VQA 0.89 on the test split; BENCHMARKS.md).
+reasoning 0.99, GenEval-style 0.93, VQA 0.91 on the test split; BENCHMARKS.md).
 
     python -m mmada_jax.demo --workdir runs/sw_gpu --config experiments/sw_gpu.py
 """
