@@ -110,9 +110,10 @@ def sw_config(stage: str, variant: str = "cpu"):
     # the worked steps alone ("4 + 3 = 7."), without restating the question's nouns: fewer
     # answer tokens that carry nothing for the final number
     d.shapesworld.arith_cot = "equations"
-    # VQA worked answers name only the attribute asked about ("The colors: blue in the center.")
-    # instead of first naming every object's size, color and shape: a test scene's held-out
-    # color/shape pair (never written in training) is then never one the model has to write
+    # counting and color worked answers name only the attribute asked about ("The colors: blue
+    # in the center.") instead of first naming every object's size, color and shape: a test
+    # scene's held-out color/shape pair (never written in training) is then not one the model
+    # has to write (position and existence questions name the pair and keep the inventory)
     d.shapesworld.vqa_cot = "factored"
     # plain-text documents (the pre-training corpus) share rows; a chat never ends at a segment
     # boundary (mmada_jax/data/batching.py): it keeps its own eos-padded row, or on cpu, where a
