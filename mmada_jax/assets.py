@@ -58,7 +58,7 @@ def shapesworld_corpus(num: int = 3000, seed: int = 0) -> list[str]:
         split = "test" if i % 10 == 0 else "train"  # every color/shape word, held-out ones too
         s = scenes.random_scene(rng, split)
         out.append(language.caption(s, rng))
-        q = language.question(s, rng, style=language.VQA_COT_STYLES[i % 2])
+        q = language.question(s, rng, style=language.VQA_COT_STYLES[i % len(language.VQA_COT_STYLES)])
         out.append(chat_prompt_text([dict(role="user", content=q["question"])], layout,
                                     think=True).replace(THINK_PREFIX, THINK_PIECE))
         out.append(language.cot_answer(q["cot"], q["answer"]))

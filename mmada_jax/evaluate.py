@@ -8,7 +8,8 @@ and sample CoT answers.
 
 Parameters come from the newest checkpoint in `--workdir` (or `--params_from`). Writes
 `OUT/report.json` (scores), `OUT/t2i_samples.png`, `OUT/wise_samples.png`, `OUT/samples.json`
-(OUT defaults to WORKDIR/eval). Set sizes and sampler settings are `config.eval` fields
+(a few answers per set), `OUT/answers.jsonl` (every text answer with its question, reference
+and whether it was scored right) (OUT defaults to WORKDIR/eval). Set sizes and sampler settings are `config.eval` fields
 (defaults: `eval_config()`), overridden by `--set key=value`.
 """
 
@@ -111,8 +112,13 @@ class Evaluator:
         from mmada_jax.data.shapesworld.scenes import max_objects_of
         e, split, seed = self.e, str(self.e.split), int(self.e.seed)
         m = max_objects_of(self.config.get("data"))  # scenes as complex as the training data's
-        results, samples, times = {}, {}, {}
+        results, samples, times, every = {}, {}, {}, {}
         k = int(e.num_shown)
+
+        def keep(task, items, resp, correct):
+            every[task] = [dict(kind=it.get("kind", task), question=it["question"],
+                                answer=it["answer"], response=r, correct=bool(c))
+                           for it, r, c in zip(items, resp, correct)]
 
         def timed(name, fn):
             t0 = time.perf_counter()
@@ -126,18 +132,22 @@ class Evaluator:
                                         **difficulty(self.config.get("data")))
             resp = timed("reasoning", lambda: self.answer(items, False))
             results["reasoning"] = swe.score_reasoning(resp, items)
+            keep("reasoning", items, resp, results["reasoning"]["correct"])
             samples["reasoning"] = [dict(question=it["question"], answer=it["answer"], response=r)
                                     for it, r in zip(items[:k], resp[:k])]
         if int(e.n_vqa):
             items = swe.vqa_items(int(e.n_vqa), split, seed, max_objects=m)
             resp = timed("vqa", lambda: self.answer(items, True))
             results["vqa"] = swe.score_vqa(resp, items)
+            keep("vqa", items, resp, results["vqa"]["correct"])
             samples["vqa"] = [dict(question=it["question"], answer=it["answer"], response=r)
                               for it, r in zip(items[:k], resp[:k])]
         if int(e.n_pope):
             items = swe.pope_items(int(e.n_pope), split, seed, max_objects=m)
             resp = timed("pope", lambda: self.answer(items, True))
             results["pope"] = swe.score_pope(resp, items)
+            keep("pope", items, resp, [p == it["label"] for p, it in
+                                       zip(results["pope"]["predictions"], items)])
             samples["pope"] = [dict(question=it["question"], answer=it["answer"], response=r)
                                for it, r in zip(items[:k], resp[:k])]
         images = {}
@@ -163,6 +173,10 @@ class Evaluator:
         results["time_s"] = times
         if out_dir:
             self.write(out_dir, results, samples, images, tag)
+            with open(os.path.join(out_dir, "answers.jsonl"), "w") as f:  # every text answer
+                for task, rows in every.items():
+                    for row in rows:
+                        f.write(json.dumps(dict(task=task, **row)) + "\n")
         return dict(results=results, samples=samples, images=images)
 
     def write(self, out_dir, results, samples, images, tag=""):

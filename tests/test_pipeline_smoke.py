@@ -35,6 +35,11 @@ def test_demo_all_stages_ci(tmp_path):
             assert key in rep, (s, key)
         assert 0.0 <= rep["t2i"]["overall"] <= 1.0
         assert os.path.exists(os.path.join(workdir, s, "eval", "t2i_samples.png"))
+        rows = [json.loads(x) for x in open(os.path.join(workdir, s, "eval", "answers.jsonl"))]
+        for task, acc in (("reasoning", "accuracy"), ("vqa", "accuracy"), ("pope", "accuracy")):
+            mine = [r for r in rows if r["task"] == task]
+            assert len(mine) == rep[task]["n"] and all(r["response"] is not None for r in mine)
+            assert abs(sum(r["correct"] for r in mine) / len(mine) - rep[task][acc]) < 1e-9
     hist = [json.loads(x) for x in open(os.path.join(workdir, "grpo", "metrics.jsonl"))]
     assert hist and all(k in hist[0] for k in ("reasoning/reward_mean", "vqa/reward_std",
                                                "t2i/pass_rate", "kl", "clip_fraction",

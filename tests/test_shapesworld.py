@@ -157,6 +157,62 @@ def test_factored_vqa_cot_names_only_the_attribute_asked_about():
         ShapesWorldComponent("vqa", vqa_cot="terse")
 
 
+def test_counted_vqa_cot_keeps_a_running_count_that_ends_at_the_answer():
+    """'counted' asks what 'factored' asks; its counting CoT is the factored listing with a
+    running count '(k)' after exactly the matching objects, in cell order, so the last number
+    written is the answer (no number when the answer is 0); other kinds are the factored ones."""
+    for i in range(400):
+        kind = ("count", "count", "color", "position", "exists")[i % 5]
+        s = sc.random_scene(np.random.default_rng(i), "test" if i % 2 else "train")
+        f = language.question(s, np.random.default_rng(7 + i), kind, style="factored")
+        c = language.question(s, np.random.default_rng(7 + i), kind, style="counted")
+        assert (f["question"], f["answer"]) == (c["question"], c["answer"])
+        if kind != "count":
+            assert c["cot"] == f["cot"]
+            continue
+        marks = [int(k) for k in re.findall(r"\((\d)\)", c["cot"])]
+        assert marks == list(range(1, int(c["answer"]) + 1)), c["cot"]
+        assert re.sub(r" \(\d\)", "", c["cot"]) == f["cot"].replace(
+            "I see one shape, in", "I see shapes in")
+        q = c["question"]
+        want = (lambda o: True) if q.startswith("How many shapes") else (
+            (lambda o, w=q.split()[2]: o.color == w) if q.endswith("shapes are there?") else
+            (lambda o, w=q.split()[2][:-1]: o.shape == w))
+        first = c["cot"].split(". ")[0]
+        for o in s.objects:  # a mark right after exactly the matching objects' cells
+            at = re.search(re.escape(sc.position_name(o.row, o.col)) + r"( \(\d\))?(?:,| and|\.|$)",
+                           first)
+            assert at is not None and bool(at.group(1)) == want(o), (c["cot"], o)
+    assert language.vqa_cot_style({"shapesworld": {"vqa_cot": "counted"}}) == "counted"
+
+
+def test_training_existence_questions_never_ask_about_held_out_pairs():
+    """A held-out (color, shape) pair is absent from every training scene, so a training question
+    about it could only be answered "no": the training component never asks one; the test split
+    (and `question` without avoid_pairs) still does."""
+    from mmada_jax.data.shapesworld.tasks import ShapesWorldComponent
+    pair_re = re.compile(r"Is there an? (\w+) (\w+) in the image\?")
+    asked = {"train": set(), "test": set()}
+    for split in asked:
+        comp = ShapesWorldComponent("vqa", split=split, use_tfds=False, image_size=32,
+                                    num_train=64, num_test=64, knowledge_fraction=0.0,
+                                    vqa_cot="counted")
+        src = comp.source()
+        rng = np.random.default_rng(0)
+        for j in range(600):
+            ex = comp.example(src[j % len(src)], rng)
+            m = pair_re.match(ex["messages"][0]["content"])
+            if m:
+                asked[split].add((m.group(1), m.group(2)))
+    assert len(asked["train"]) >= 15  # of the 20 pairs a training scene can hold
+    assert not asked["train"] & sc.HELD_OUT_COMBOS, asked["train"] & sc.HELD_OUT_COMBOS
+    assert asked["test"] & sc.HELD_OUT_COMBOS
+    rng = np.random.default_rng(3)
+    s = sc.random_scene(rng, "train")
+    plain = {language.question(s, rng, "exists")["question"] for _ in range(400)}
+    assert any(pair_re.match(q).groups() in sc.HELD_OUT_COMBOS for q in plain)
+
+
 def test_arithmetic_answers_are_right_and_extractable():
     rng = np.random.default_rng(3)
     for _ in range(300):

@@ -54,13 +54,14 @@ def _inventory(scene: sc.Scene) -> str:
     return "I see " + join_phrases([_describe(o) for o in objs]) + "."
 
 
-VQA_COT_STYLES = ("inventory", "factored")
+VQA_COT_STYLES = ("inventory", "factored", "counted")
 
 
 def vqa_cot_style(data_cfg) -> str:
     """`config.data.shapesworld.vqa_cot`: 'inventory' (every worked answer starts by naming each
-    object's size, color and shape) or 'factored' (counting and color answers name only the
-    attribute asked about, so they never write a color/shape pair: see `question`)."""
+    object's size, color and shape), 'factored' (counting and color answers name only the
+    attribute asked about, so they never write a color/shape pair) or 'counted' (factored, and
+    counting answers then number the shapes that match: see `question`)."""
     sw = data_cfg.get("shapesworld", {}) if data_cfg is not None else {}
     style = str(sw.get("vqa_cot", "inventory"))
     if style not in VQA_COT_STYLES:
@@ -76,24 +77,37 @@ def _by_cell(objs) -> list:
     return sorted(objs, key=lambda o: o.cell)
 
 
-def _places(objs) -> str:
-    if len(objs) == 1:
+def _tallied(objs, phrase, counts) -> list[str]:
+    """phrase(o) per object in cell order; each object `counts` accepts gets a running count
+    appended: ['blue in the top left (1)', 'red in the center', 'blue in the bottom right (2)']."""
+    out, k = [], 0
+    for o in _by_cell(objs):
+        if counts is not None and counts(o):
+            k += 1
+            out.append(f"{phrase(o)} ({k})")
+        else:
+            out.append(phrase(o))
+    return out
+
+
+def _places(objs, counts=None) -> str:
+    if len(objs) == 1 and counts is None:
         return f"I see one shape, in {_where(objs[0])}."
-    return "I see shapes in " + join_phrases([_where(o) for o in _by_cell(objs)]) + "."
+    return "I see shapes in " + join_phrases(_tallied(objs, _where, counts)) + "."
 
 
-def _colors(objs) -> str:
-    return "The colors: " + join_phrases([f"{o.color} in {_where(o)}"
-                                          for o in _by_cell(objs)]) + "."
+def _colors(objs, counts=None) -> str:
+    return "The colors: " + join_phrases(
+        _tallied(objs, lambda o: f"{o.color} in {_where(o)}", counts)) + "."
 
 
-def _shapes(objs) -> str:
-    return "The shapes: " + join_phrases([f"a {o.shape} in {_where(o)}"
-                                          for o in _by_cell(objs)]) + "."
+def _shapes(objs, counts=None) -> str:
+    return "The shapes: " + join_phrases(
+        _tallied(objs, lambda o: f"a {o.shape} in {_where(o)}", counts)) + "."
 
 
 def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
-             style: str = "inventory") -> dict:
+             style: str = "inventory", avoid_pairs=frozenset()) -> dict:
     """A question about the scene: {kind, question, cot, answer}. `answer` is the short final
     answer; the assistant text is `<think> {cot} </think> {answer}` (see `cot_answer`).
 
@@ -104,27 +118,37 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
     questions, which name a pair themselves, keep the inventory (on the GPU run, writing them
     without it lowered position accuracy 0.98 -> 0.93 and POPE 0.81 -> 0.69, while the factored
     color CoT raised color accuracy 0.84 -> 0.95; BENCHMARKS.md).
-    The random draws are the same for both styles (same questions and answers)."""
+    style 'counted': as 'factored', and a counting CoT keeps a running count in its listing
+    ("The colors: blue in the top left (1), red in the center and blue in the bottom right (2).
+    Counting the blue shapes: there are 2."), so the count is the last number written (on a GPU
+    run most wrong counts followed a right listing).
+    The random draws are the same for every style (same questions and answers).
+
+    avoid_pairs: (color, shape) pairs never asked about in a negative existence question. The
+    training split passes `scenes.HELD_OUT_COMBOS`: those pairs are absent from every training
+    scene, so asking about them there would only ever teach "no" for exactly the pairs the test
+    split asks about (a GPU run's POPE recall was 0.55 with precision 0.93)."""
     if style not in VQA_COT_STYLES:
         raise ValueError(f"question: style {style!r} unknown; known {VQA_COT_STYLES}")
-    factored = style == "factored"
+    factored, tally = style in ("factored", "counted"), style == "counted"
     kind = kind or _pick(rng, ("count", "color", "position", "exists", "caption"))
     objs = list(scene.objects)
     inv = _inventory(scene)
     if kind == "count":
         attr = _pick(rng, ("all", "color", "shape"))
         if attr == "all":
-            q, hits = "How many shapes are in the image?", objs
-            what, listing = "shapes", _places(objs)
+            q, match, what, listing = "How many shapes are in the image?", (lambda o: True), \
+                "shapes", _places
         elif attr == "color":
             color = _pick(rng, [o.color for o in objs] + list(sc.COLOR_NAMES[:2]))
-            q, hits = f"How many {color} shapes are there?", [o for o in objs if o.color == color]
-            what, listing = f"{color} shapes", _colors(objs)
+            q, match, what, listing = f"How many {color} shapes are there?", \
+                (lambda o: o.color == color), f"{color} shapes", _colors
         else:
             shape = _pick(rng, sc.SHAPES)
-            q, hits = f"How many {shape}s are there?", [o for o in objs if o.shape == shape]
-            what, listing = f"{shape}s", _shapes(objs)
-        n, head = len(hits), listing if factored else inv
+            q, match, what, listing = f"How many {shape}s are there?", \
+                (lambda o: o.shape == shape), f"{shape}s", _shapes
+        n = sum(map(match, objs))
+        head = listing(objs, match if tally else None) if factored else inv
         cot = f"{head} Counting the {what}: there {'is' if n == 1 else 'are'} {n}."
         return dict(kind=kind, question=q, cot=cot, answer=str(n))
     if kind == "color":
@@ -148,7 +172,8 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
         if rng.random() < 0.5:  # positive
             color, shape = _pick(rng, sorted(present))
         else:  # negative: adversarial (shares a color or a shape with the scene) when possible
-            absent = [(c, s) for c in sc.COLOR_NAMES for s in sc.SHAPES if (c, s) not in present]
+            absent = [(c, s) for c in sc.COLOR_NAMES for s in sc.SHAPES
+                      if (c, s) not in present and (c, s) not in avoid_pairs]
             near = [cs for cs in absent if any(cs[0] == p[0] or cs[1] == p[1] for p in present)]
             color, shape = _pick(rng, near or absent)
         yes = (color, shape) in present

@@ -131,7 +131,9 @@ class ShapesWorldComponent:
             return dict(kind="chat", think=False, image=img, messages=[
                 dict(role="user", content=CAPTION_PROMPTS[int(rng.integers(len(CAPTION_PROMPTS)))]),
                 dict(role="assistant", content=language.caption(scene, rng))])
-        q = language.question(scene, rng, style=self.vqa_cot)
+        # training never asks about the held-out pairs (they would only ever be answered "no")
+        avoid = scenes.HELD_OUT_COMBOS if self.split == "train" else frozenset()
+        q = language.question(scene, rng, style=self.vqa_cot, avoid_pairs=avoid)
         return dict(kind="chat", think=True, image=img, messages=[
             dict(role="user", content=q["question"]),
             dict(role="assistant", content=language.cot_answer(q["cot"], q["answer"]))])
