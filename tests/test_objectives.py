@@ -128,3 +128,98 @@ def test_training_schedule_is_usable_by_the_image_sampler():
     import pytest
     with pytest.raises(ValueError, match="mask schedule 'nope' unknown"):
         mask_len_table("nope", steps, n)
+
+
+# ---------------------------------------------------------------------------- text_answer_suffix
+def _packed_rows(rng, b, l):
+    """Random rows of 1-3 contiguous segments, each a prompt then an answer (target) span."""
+    seg = np.zeros((b, l), np.int32)
+    target = np.zeros((b, l), bool)
+    for i in range(b):
+        cuts = np.sort(rng.choice(np.arange(1, l), rng.integers(0, 3), replace=False))
+        bounds = [0, *cuts.tolist(), l]
+        for s, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+            seg[i, lo:hi] = s + 1
+            start = rng.integers(lo, hi + 1)  # an empty answer is possible
+            target[i, start:hi] = True
+    return seg, target
+
+
+def _np_suffix_mask(target, seg, p, u, cut_table, use_table):
+    out = np.zeros_like(target)
+    b, l = target.shape
+    for i in range(b):
+        for s in np.unique(seg[i]):
+            pos = np.where((seg[i] == s) & target[i])[0]
+            sid = min(max(int(s), 0), l - 1)
+            for r, j in enumerate(pos):
+                frac = r / len(pos)
+                visible_prefix = use_table[i, sid] and frac < cut_table[i, sid]
+                out[i, j] = u[i, j] < p[i] and not visible_prefix
+    return out
+
+
+def test_suffix_mask_matches_numpy_on_packed_rows():
+    from mmada_jax.objectives.text_suffix import answer_fraction, suffix_mask_from_draws
+    rng = np.random.default_rng()
+    for b, l in ((3, 17), (5, 31), (1, 2)):
+        seg, target = _packed_rows(rng, b, l)
+        p = rng.uniform(1e-3, 1, b).astype(np.float32)
+        u, cut = (rng.random((b, l)).astype(np.float32) for _ in range(2))
+        use = rng.random((b, l)) < 0.6
+        got = suffix_mask_from_draws(jnp.asarray(target), jnp.asarray(seg), jnp.asarray(p),
+                                     jnp.asarray(u), jnp.asarray(cut), jnp.asarray(use))
+        np.testing.assert_array_equal(np.asarray(got), _np_suffix_mask(target, seg, p, u, cut, use))
+        frac = np.asarray(answer_fraction(jnp.asarray(target), jnp.asarray(seg)))
+        for i in range(b):
+            for s in np.unique(seg[i]):
+                pos = np.where((seg[i] == s) & target[i])[0]
+                np.testing.assert_allclose(frac[i, pos], np.arange(len(pos)) / max(len(pos), 1),
+                                           rtol=1e-6)
+    # no segment ids: one segment per row
+    seg, target = _packed_rows(rng, 4, 23)
+    one = np.ones_like(seg)
+    args = [jnp.asarray(x) for x in (rng.uniform(0, 1, 4).astype(np.float32),
+                                     rng.random((4, 23)), rng.random((4, 23)),
+                                     rng.random((4, 23)) < 0.5)]
+    np.testing.assert_array_equal(
+        np.asarray(suffix_mask_from_draws(jnp.asarray(target), None, *args)),
+        np.asarray(suffix_mask_from_draws(jnp.asarray(target), jnp.asarray(one), *args)))
+
+
+def test_suffix_objective_keeps_a_visible_prefix_and_text_answer_loss():
+    b, l = 256, 40
+    target = np.zeros((b, l), bool)
+    target[:, 10:] = True
+    rows = dict(tokens=jnp.full((b, l), 5, jnp.int32), target_mask=jnp.asarray(target))
+    always = get_objective("text_answer_suffix", ml_collections.ConfigDict(dict(suffix_prob=1.0)),
+                           TRAIN)
+    noise = always.corrupt(jax.random.key(0), rows, mask_id=99)
+    masked, p = np.asarray(noise["masked"]), np.asarray(noise["p"])
+    assert not masked[:, :10].any()
+    np.testing.assert_array_equal(np.asarray(noise["inputs"]) == 99, masked)
+    # a visible prefix: in expectation only the part after a uniform cut is masked (p / 2)
+    np.testing.assert_allclose(masked[:, 10:].mean(), (p / 2).mean(), atol=0.03)
+    first = np.where(masked.any(1), masked.argmax(1), l)
+    assert (first > 10 + 15).mean() > 0.3  # many rows keep more than half the answer visible
+    never = get_objective("text_answer_suffix", ml_collections.ConfigDict(dict(suffix_prob=0.0)),
+                          TRAIN)
+    plain = never.corrupt(jax.random.key(0), rows, mask_id=99)
+    np.testing.assert_allclose(np.asarray(plain["masked"])[:, 10:].mean(),
+                               np.asarray(plain["p"]).mean(), atol=0.03)
+    # the loss is text_answer's
+    rng = np.random.default_rng(1)
+    logits, tokens = _rand(4, 12, 9, rng)
+    t4 = np.zeros((4, 12), bool)
+    t4[:, 5:] = True
+    m4 = (rng.random((4, 12)) < 0.5) & t4
+    p4 = rng.uniform(0.1, 1, 4).astype(np.float32)
+    sc = token_scores(jnp.asarray(logits), jnp.asarray(tokens))
+    nz = dict(masked=jnp.asarray(m4), p=jnp.asarray(p4))
+    r4 = dict(tokens=tokens, target_mask=t4)
+    ref, _ = get_objective("text_answer", ml_collections.ConfigDict(), TRAIN).loss(sc, r4, nz)
+    got, _ = always.loss(sc, r4, nz)
+    np.testing.assert_allclose(float(got), float(ref), rtol=1e-6)
+    import pytest
+    with pytest.raises(ValueError, match="suffix_prob"):
+        get_objective("text_answer_suffix", ml_collections.ConfigDict(dict(suffix_prob=2.0)), TRAIN)
