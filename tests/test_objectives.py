@@ -136,7 +136,8 @@ def _packed_rows(rng, b, l):
     seg = np.zeros((b, l), np.int32)
     target = np.zeros((b, l), bool)
     for i in range(b):
-        cuts = np.sort(rng.choice(np.arange(1, l), rng.integers(0, 3), replace=False))
+        cuts = np.sort(rng.choice(np.arange(1, l), min(int(rng.integers(0, 3)), l - 1),
+                                  replace=False))
         bounds = [0, *cuts.tolist(), l]
         for s, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
             seg[i, lo:hi] = s + 1
@@ -178,7 +179,7 @@ def test_suffix_mask_matches_numpy_on_packed_rows():
                                            rtol=1e-6)
     # no segment ids: one segment per row
     seg, target = _packed_rows(rng, 4, 23)
-    one = np.ones_like(seg)
+    one = np.zeros_like(seg)  # None = segment 0 everywhere
     args = [jnp.asarray(x) for x in (rng.uniform(0, 1, 4).astype(np.float32),
                                      rng.random((4, 23)), rng.random((4, 23)),
                                      rng.random((4, 23)) < 0.5)]
@@ -223,3 +224,15 @@ def test_suffix_objective_keeps_a_visible_prefix_and_text_answer_loss():
     import pytest
     with pytest.raises(ValueError, match="suffix_prob"):
         get_objective("text_answer_suffix", ml_collections.ConfigDict(dict(suffix_prob=2.0)), TRAIN)
+
+
+def test_objectives_register_the_rows_they_score():
+    import pytest
+    from mmada_jax.data import batching
+    from mmada_jax.objectives import objective_rows, register_objective
+    assert {n: objective_rows(n) for n in ("image_mask", "text_lm", "text_answer",
+                                           "text_answer_suffix")} == {
+        "image_mask": "t2i", "text_lm": "lm", "text_answer": "mmu", "text_answer_suffix": "mmu"}
+    assert batching.row_kind("text_answer_suffix") == "mmu" and batching.row_kind("nope") is None
+    with pytest.raises(ValueError, match="rows"):
+        register_objective("bad_rows", rows="image")

@@ -138,7 +138,10 @@ def _mixture(config) -> dict:
         if d.source != "shapesworld":
             raise ValueError(f"config.data.mixture.{task} is missing (source {d.source!r} needs a "
                              "mixture for every task with batch_size > 0)")
-        kind = batching.ROW_KIND.get(t.objective)
+        kind = batching.row_kind(t.objective)
+        if kind is None:
+            raise ValueError(f"config.tasks.{task}.objective={t.objective!r}: not a registered "
+                             f"objective")
         default = SW_DEFAULT_MIXTURE.get(task) or SW_DEFAULT_MIXTURE[
             {"t2i": "t2i", "lm": "lm", "mmu": "mmu"}[kind]]
         mix[task] = dict(default)
@@ -172,10 +175,11 @@ def build_dataset(config, layout, *, tokenizer=None, process_index=0, process_co
         if t.batch_size % process_count:
             raise ValueError(f"config.tasks.{task}.batch_size={t.batch_size} is not divisible by "
                              f"the {process_count} processes")
-        kind = batching.ROW_KIND.get(t.objective)
+        kind = batching.row_kind(t.objective)
         if kind is None:
-            raise ValueError(f"config.tasks.{task}.objective={t.objective!r}: the data pipeline "
-                             f"knows {sorted(batching.ROW_KIND)}")
+            from mmada_jax.objectives import objective_names
+            raise ValueError(f"config.tasks.{task}.objective={t.objective!r}: unknown; registered "
+                             f"objectives: {objective_names()}")
         if kind == "t2i" and rows_lib.t2i_length(d.max_text_len, v) > config.seq_len:
             raise ValueError(f"config.seq_len={config.seq_len} < max_text_len + num_image_tokens "
                              f"+ 3 = {rows_lib.t2i_length(d.max_text_len, v)}")

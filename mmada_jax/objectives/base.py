@@ -8,14 +8,31 @@ import jax
 import jax.numpy as jnp
 
 _OBJECTIVES: dict[str, Callable] = {}
+_ROWS: dict[str, str] = {}
+ROW_KINDS = ("t2i", "lm", "mmu")
 
 
-def register_objective(name: str):
-    """Decorator for a factory `(task_cfg, train_cfg) -> Objective`."""
+def register_objective(name: str, rows: str):
+    """Decorator for a factory `(task_cfg, train_cfg) -> Objective` that scores `rows`, the kind
+    of training rows the data pipeline builds for its task: 't2i' (caption + image codes), 'lm'
+    (plain text) or 'mmu' (a prompt, unscored, and an answer; images optional)."""
+    if rows not in ROW_KINDS:
+        raise ValueError(f"register_objective({name!r}): rows {rows!r} not in {ROW_KINDS}")
+
     def deco(factory):
         _OBJECTIVES[name] = factory
+        _ROWS[name] = rows
         return factory
     return deco
+
+
+def objective_rows(name: str) -> str | None:
+    """The row kind a registered objective scores (None for an unknown name)."""
+    return _ROWS.get(name)
+
+
+def objective_names() -> list[str]:
+    return sorted(_OBJECTIVES)
 
 
 def get_objective(name: str, task_cfg, train_cfg) -> "Objective":

@@ -28,7 +28,7 @@ def image_mask(rng, target_mask, schedule):
     return (rank < n[:, None]) & target_mask, n
 
 
-@register_objective("image_mask")
+@register_objective("image_mask", rows="t2i")
 class ImageMask(Objective):
     def __init__(self, task_cfg, train_cfg):
         self.schedule = get_schedule(task_cfg.get("schedule", "cosine"))

@@ -43,7 +43,7 @@ class _TextObjective(Objective):
                     masked_tokens=noise["masked"].sum())
 
 
-@register_objective("text_lm")
+@register_objective("text_lm", rows="lm")
 class TextLM(_TextObjective):
     def __init__(self, task_cfg, train_cfg):
         super().__init__(float(train_cfg.get("text_eps", 1e-3)))
@@ -54,7 +54,7 @@ class TextLM(_TextObjective):
         return loss, self.metrics(scores, noise)
 
 
-@register_objective("text_answer")
+@register_objective("text_answer", rows="mmu")
 class TextAnswer(_TextObjective):
     def __init__(self, task_cfg, train_cfg):
         super().__init__(float(train_cfg.get("text_eps", 1e-3)))

@@ -67,7 +67,7 @@ def suffix_text_mask(rng, target_mask, segment_ids, eps: float, suffix_prob: flo
     return suffix_mask_from_draws(target_mask, segment_ids, p, u, cut, use), p
 
 
-@register_objective("text_answer_suffix")
+@register_objective("text_answer_suffix", rows="mmu")
 class TextAnswerSuffix(TextAnswer):
     """`text_answer`'s loss on `suffix_text_mask` corruption."""
 

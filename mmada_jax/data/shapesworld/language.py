@@ -120,8 +120,8 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
     color CoT raised color accuracy 0.84 -> 0.95; BENCHMARKS.md).
     style 'counted': as 'factored', and a counting CoT keeps a running count in its listing
     ("The colors: blue in the top left (1), red in the center and blue in the bottom right (2).
-    Counting the blue shapes: there are 2."), so the count is the last number written (on a GPU
-    run most wrong counts followed a right listing).
+    Counting the blue shapes: there are 2."), so the count is the last number written. Measured
+    worse on the GPU (counting 0.87 -> 0.77: the marks get left out; BENCHMARKS.md).
     The random draws are the same for every style (same questions and answers).
 
     avoid_pairs: (color, shape) pairs never asked about in a negative existence question. The
