@@ -236,3 +236,19 @@ def test_objectives_register_the_rows_they_score():
     assert batching.row_kind("text_answer_suffix") == "mmu" and batching.row_kind("nope") is None
     with pytest.raises(ValueError, match="rows"):
         register_objective("bad_rows", rows="image")
+
+
+def test_sw_gpu_suffix_experiment_selects_the_objective_for_sft_only(tmp_path):
+    import importlib.util
+    import os
+    from mmada_jax import demo
+    from mmada_jax.data import batching
+    spec = importlib.util.spec_from_file_location(
+        "sw_gpu_suffix", os.path.join(demo.EXPERIMENTS, "sw_gpu_suffix.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    dc = mod.get_config()
+    cfgs = {s: demo._stage_config(s, dc.variant, str(tmp_path), dc) for s in demo.STAGES}
+    assert cfgs["sft"].tasks.mmu.objective == "text_answer_suffix"
+    assert cfgs["pretrain"].tasks.mmu.objective == "text_answer"
+    assert batching.row_kind(cfgs["sft"].tasks.mmu.objective) == "mmu"

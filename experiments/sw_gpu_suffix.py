@@ -1,0 +1,20 @@
+"""sw_gpu with the fine-tuning stage's VQA rows trained by `text_answer_suffix` (a visible prefix
+of each answer in half the rows; mmada_jax/objectives/text_suffix.py): the test of whether
+counting answers then follow the worked listing (BENCHMARKS.md, "ShapesWorld on one GPU").
+
+    python -m mmada_jax.demo --workdir runs/sw_gpu_suffix --config experiments/sw_gpu_suffix.py \
+        --config.budget.image_tokenizer=120 --config.budget.pretrain=720 \
+        --config.budget.sft=540 --config.budget.grpo=120
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def get_config(arg=None):
+    from mmada_jax.demo import demo_config
+    c = demo_config("gpu")
+    c.stage_overrides.sft = "tasks.mmu.objective=text_answer_suffix"
+    return c
