@@ -19,12 +19,15 @@ from mmada_jax.data import images as image_lib
 from mmada_jax.data import rows as rows_lib
 
 MAX_CONSECUTIVE_SKIPS = 1000
-# Row type each task objective takes (config.tasks.<t>.objective).
+
+
 def row_kind(objective: str) -> str | None:
     """The rows an objective scores ('t2i', 'lm', 'mmu'), as it registered them
     (`mmada_jax.objectives.register_objective(name, rows=...)`); None for an unknown name."""
     from mmada_jax import objectives
     return objectives.objective_rows(objective)
+
+
 # Example kinds a row type accepts.
 ACCEPTS = {"t2i": ("t2i",), "lm": ("text", "chat"), "mmu": ("chat",)}
 

@@ -142,8 +142,7 @@ def _mixture(config) -> dict:
         if kind is None:
             raise ValueError(f"config.tasks.{task}.objective={t.objective!r}: not a registered "
                              f"objective")
-        default = SW_DEFAULT_MIXTURE.get(task) or SW_DEFAULT_MIXTURE[
-            {"t2i": "t2i", "lm": "lm", "mmu": "mmu"}[kind]]
+        default = SW_DEFAULT_MIXTURE.get(task) or SW_DEFAULT_MIXTURE[kind]
         mix[task] = dict(default)
     for task, w in mix.items():
         for n in w:
