@@ -1,0 +1,108 @@
+"""Do counting answers follow the model's own worked listing? Reads an eval's answers.jsonl
+(factored counting CoTs: "The colors: blue in the top left and red in the center. Counting the
+blue shapes: there is 1.") and reports, over the counting questions:
+
+  accuracy        final answer right
+  listing_right   the listing names exactly the scene's objects (the attribute asked about)
+  follows         final answer == the count the listing implies (right or wrong)
+  right_listing_wrong_count   listing right, final answer wrong
+
+    python benchmarks/count_consistency.py runs/sw_gpu/sft/eval/answers.jsonl --max_objects 4
+
+The scenes are regenerated from the eval's item generator (`evals.shapesworld_eval.vqa_items`,
+test split, seed 0 unless told), and each question is checked against its item.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mmada_jax.data.shapesworld import language  # noqa: E402
+from mmada_jax.data.shapesworld import scenes as sc  # noqa: E402
+from mmada_jax.evals import shapesworld_eval as swe  # noqa: E402
+
+_POS = r"(?:top|middle|bottom|center)(?: (?:left|right))?"
+
+
+def target(question: str):
+    """(attribute, value) the question counts: ('all', None), ('color', c) or ('shape', s)."""
+    if question.startswith("How many shapes"):
+        return "all", None
+    m = re.match(r"How many (\w+) shapes are there\?", question)
+    if m:
+        return "color", m.group(1)
+    m = re.match(r"How many (\w+)s are there\?", question)
+    if m:
+        return "shape", m.group(1)
+    raise ValueError(f"not a counting question: {question!r}")
+
+
+def listing(response: str, attr: str) -> list[tuple[str | None, str]] | None:
+    """[(attribute value or None, position)] from the first sentence of the worked answer."""
+    think = response.split("<think>", 1)[-1]
+    first = think.strip().split(". ")[0].split(" Counting")[0]
+    if attr == "all":
+        return [(None, p) for p in re.findall(r"the (" + _POS + r")\b", first)]
+    if attr == "color" and first.startswith("The colors:"):
+        return re.findall(r"(\w+) in the (" + _POS + r")\b", first)
+    if attr == "shape" and first.startswith("The shapes:"):
+        return re.findall(r"a (\w+) in the (" + _POS + r")\b", first)
+    return None
+
+
+def truth(scene: sc.Scene, attr: str) -> list[tuple[str | None, str]]:
+    objs = sorted(scene.objects, key=lambda o: o.cell)
+    val = {"all": lambda o: None, "color": lambda o: o.color, "shape": lambda o: o.shape}[attr]
+    return [(val(o), sc.position_name(o.row, o.col)) for o in objs]
+
+
+def analyse(rows, items) -> dict:
+    n = right = lst_ok = follows = rl_wc = parsed = 0
+    for r, it in zip(rows, items):
+        if it["kind"] != "count":
+            continue
+        if r["question"] != it["question"]:
+            raise ValueError(f"answers and regenerated items differ: {r['question']!r} vs "
+                             f"{it['question']!r} (wrong --n, --seed or --max_objects?)")
+        attr, value = target(it["question"])
+        final = language.extract_answer(r["response"] or "")
+        lst = listing(r["response"] or "", attr)
+        n += 1
+        right += final == it["answer"]
+        if lst is None:
+            continue
+        parsed += 1
+        implied = len(lst) if attr == "all" else sum(v == value for v, _ in lst)
+        ok = sorted(lst, key=str) == sorted(truth(sc.Scene.from_json(it["scene"]), attr), key=str)
+        lst_ok += ok
+        follows += final == str(implied)
+        rl_wc += ok and final != it["answer"]
+    return dict(count_questions=n, accuracy=right / max(n, 1), parsed=parsed,
+                listing_right=lst_ok / max(parsed, 1), follows=follows / max(parsed, 1),
+                right_listing_wrong_count=rl_wc)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("answers", nargs="+", help="answers.jsonl files (one eval each)")
+    ap.add_argument("--max_objects", type=int, default=sc.MAX_OBJECTS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", default="test")
+    a = ap.parse_args()
+    for path in a.answers:
+        rows = [json.loads(x) for x in open(path)]
+        rows = [r for r in rows if r["task"] == "vqa"]
+        items = swe.vqa_items(len(rows), a.split, a.seed, max_objects=a.max_objects)
+        res = analyse(rows, items)
+        print(path, json.dumps({k: round(v, 3) if isinstance(v, float) else v
+                                for k, v in res.items()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""benchmarks/count_consistency.py on hand-made answers: right worked answers, right listings
+with a wrong count, and wrong listings that the count follows."""
+
+import importlib.util
+import os
+
+import numpy as np
+
+from mmada_jax.data.shapesworld import language
+from mmada_jax.data.shapesworld import scenes as sc
+from mmada_jax.evals import shapesworld_eval as swe
+
+_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
+                     "count_consistency.py")
+spec = importlib.util.spec_from_file_location("count_consistency", _PATH)
+cc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cc)
+
+
+def _factored(items):
+    """Each item's own question asked of its scene in the factored style (same draws: the eval
+    items use the inventory style, so rebuild the CoT with a matching question)."""
+    out = []
+    for it in items:
+        s = sc.Scene.from_json(it["scene"])
+        for seed in range(2000):  # find the draw that asks the same counting question
+            q = language.question(s, np.random.default_rng(seed), "count", style="factored")
+            if q["question"] == it["question"]:
+                out.append(q)
+                break
+        else:
+            out.append(None)
+    return out
+
+
+def test_count_consistency_on_hand_made_answers():
+    items = swe.vqa_items(30, "test", 0, max_objects=4)
+    counts = [it for it in items if it["kind"] == "count"]
+    qs = _factored(counts)
+    assert all(q is not None for q in qs)
+
+    def rows(make):
+        out, k = [], 0
+        for it in items:
+            if it["kind"] != "count":
+                out.append(dict(task="vqa", question=it["question"], response="", correct=False))
+                continue
+            out.append(dict(task="vqa", question=it["question"], response=make(qs[k])))
+            k += 1
+        return out
+
+    right = cc.analyse(rows(lambda q: language.cot_answer(q["cot"], q["answer"])), items)
+    assert right["count_questions"] == len(counts) == right["parsed"]
+    assert right["accuracy"] == right["listing_right"] == right["follows"] == 1.0
+    assert right["right_listing_wrong_count"] == 0
+
+    def off_by_one(q):
+        wrong = str(int(q["answer"]) + 1)
+        return language.cot_answer(q["cot"].replace(f" {q['answer']}.", f" {wrong}."), wrong)
+    bad = cc.analyse(rows(off_by_one), items)
+    assert bad["accuracy"] == bad["follows"] == 0.0 and bad["listing_right"] == 1.0
+    assert bad["right_listing_wrong_count"] == len(counts)
+
+    def empty_listing(q):  # a listing of nothing that the count (0) follows
+        head = q["cot"].split(". ")[0]
+        cot = q["cot"].replace(head, head.split(":")[0] + ": none" if ":" in head else
+                               "I see shapes in none")
+        return language.cot_answer(cot.split(" Counting")[0] + " Counting: there are 0.", "0")
+    none = cc.analyse(rows(empty_listing), items)
+    assert none["follows"] == 1.0 and none["listing_right"] == 0.0
+    assert abs(none["accuracy"] - np.mean([q["answer"] == "0" for q in qs])) < 1e-9
