@@ -9,8 +9,8 @@ and sample CoT answers.
 Parameters come from the newest checkpoint in `--workdir` (or `--params_from`). Writes
 `OUT/report.json` (scores), `OUT/t2i_samples.png`, `OUT/wise_samples.png`, `OUT/samples.json`
 (a few answers per set), `OUT/answers.jsonl` (every text answer with its question, reference
-and whether it was scored right) (OUT defaults to WORKDIR/eval). Set sizes and sampler settings are `config.eval` fields
-(defaults: `eval_config()`), overridden by `--set key=value`.
+and whether it was scored right); OUT defaults to WORKDIR/eval. Set sizes and sampler settings
+are `config.eval` fields (defaults: `eval_config()`), overridden by `--set key=value`.
 """
 
 from __future__ import annotations
@@ -115,10 +115,12 @@ class Evaluator:
         results, samples, times, every = {}, {}, {}, {}
         k = int(e.num_shown)
 
-        def keep(task, items, resp, correct):
+        def keep(task, items, resp, correct):  # every answer, and the first k shown
             every[task] = [dict(kind=it.get("kind", task), question=it["question"],
                                 answer=it["answer"], response=r, correct=bool(c))
                            for it, r, c in zip(items, resp, correct)]
+            samples[task] = [dict(question=x["question"], answer=x["answer"],
+                                  response=x["response"]) for x in every[task][:k]]
 
         def timed(name, fn):
             t0 = time.perf_counter()
@@ -133,23 +135,17 @@ class Evaluator:
             resp = timed("reasoning", lambda: self.answer(items, False))
             results["reasoning"] = swe.score_reasoning(resp, items)
             keep("reasoning", items, resp, results["reasoning"]["correct"])
-            samples["reasoning"] = [dict(question=it["question"], answer=it["answer"], response=r)
-                                    for it, r in zip(items[:k], resp[:k])]
         if int(e.n_vqa):
             items = swe.vqa_items(int(e.n_vqa), split, seed, max_objects=m)
             resp = timed("vqa", lambda: self.answer(items, True))
             results["vqa"] = swe.score_vqa(resp, items)
             keep("vqa", items, resp, results["vqa"]["correct"])
-            samples["vqa"] = [dict(question=it["question"], answer=it["answer"], response=r)
-                              for it, r in zip(items[:k], resp[:k])]
         if int(e.n_pope):
             items = swe.pope_items(int(e.n_pope), split, seed, max_objects=m)
             resp = timed("pope", lambda: self.answer(items, True))
             results["pope"] = swe.score_pope(resp, items)
             keep("pope", items, resp, [p == it["label"] for p, it in
                                        zip(results["pope"]["predictions"], items)])
-            samples["pope"] = [dict(question=it["question"], answer=it["answer"], response=r)
-                               for it, r in zip(items[:k], resp[:k])]
         images = {}
         if int(e.n_t2i_per_tag):
             items = swe.t2i_items(int(e.n_t2i_per_tag), split, seed, max_objects=m)
