@@ -333,3 +333,34 @@ def test_chat_pack_len_packs_chats_as_fixed_eos_padded_segments():
     c.data.chat_pack_len = 701
     with pytest.raises(ValueError, match="chat_pack_len"):
         build_batch_source(c, LAYOUT)
+
+
+def test_readback_rows_in_the_pipeline():
+    """readback_prob=1: every training mmu row keeps a masked image span and scores only the end
+    of its answer; 0 (the default): every image span is filled; t2i rows are never touched."""
+    plain = next(build_batch_source(make_config(), LAYOUT, codes_fn=CODES))
+    rb = next(build_batch_source(make_config(readback_prob=1.0), LAYOUT, codes_fn=CODES))
+    assert (plain["mmu"]["tokens"] == rb["mmu"]["tokens"]).sum() > 0
+    assert LAYOUT.is_image(plain["mmu"]["tokens"][:, 2:18]).all()
+    assert (rb["mmu"]["tokens"][:, 2:18] == LAYOUT.mask).all()
+    assert LAYOUT.is_image(rb["t2i"]["tokens"][:, 62:78]).all()
+    for r in range(rb["mmu"]["tokens"].shape[0]):
+        toks, tgt = rb["mmu"]["tokens"][r], rb["mmu"]["target_mask"][r]
+        first, prompt_end = int(np.argmax(tgt)), int(np.flatnonzero(toks == LAYOUT.end_header)[-1]) + 2
+        assert tgt[first:].all() and first > prompt_end  # part of the answer is visible
+    with pytest.raises(ValueError, match="readback_prob"):
+        next(build_batch_source(make_config(readback_prob=1.5), LAYOUT, codes_fn=CODES))
+
+
+def test_sw_gpu_readback_experiment_turns_readback_on_for_sft_only(tmp_path):
+    import importlib.util
+    import os
+    from mmada_jax import demo
+    spec = importlib.util.spec_from_file_location(
+        "sw_gpu_readback", os.path.join(demo.EXPERIMENTS, "sw_gpu_readback.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    dc = mod.get_config()
+    cfgs = {s: demo._stage_config(s, dc.variant, str(tmp_path), dc) for s in demo.STAGES}
+    assert cfgs["sft"].data.readback_prob == 0.25
+    assert cfgs["pretrain"].data.readback_prob == 0.0 and cfgs["grpo"].data.readback_prob == 0.0

@@ -114,3 +114,39 @@ def test_pool_quantize_matches_loop_reference():
     dec = codes_lib.pool_quantize_decode(got, 8, 64)
     assert dec.shape == (3, 8, 8, 3)
     assert (codes_lib.pool_quantize_codes(dec, 4, 64) == got).all()
+
+
+@pytest.mark.parametrize("n_answer,min_prefix", [(17, 0.5), (2, 0.5), (9, 0.0), (30, 0.9)])
+def test_readback_segment_hides_the_image_and_shows_an_answer_prefix(n_answer, min_prefix):
+    """The image span stays mask placeholders and is never filled; exactly the first k answer
+    tokens leave the target, k uniform over [max(1, ceil(min_prefix n)), n - 1]; the rest of the
+    answer, <|eot_id|> and eos stay scored; no token changes."""
+    prompt = enc("user: where?")
+    answer = list(range(100, 100 + n_answer))
+    V, S = 5, 7 + len(prompt) + n_answer + 6
+    lo = min(max(1, int(np.ceil(min_prefix * n_answer))), n_answer - 1)
+    rng, seen = np.random.default_rng(3), set()
+    for _ in range(400):
+        seg = rows.prompt_answer_segment(prompt, answer, L, S, num_image_tokens=V)
+        tokens, start = seg["tokens"].copy(), 2 + V + 1 + len(prompt)
+        rows.readback_segment(seg, n_answer, rng, min_prefix)
+        assert int(seg["image_start"]) == -1 and (seg["tokens"] == tokens).all()
+        t = seg["target_mask"]
+        k = int(np.argmax(t)) - start
+        assert not t[:start + k].any() and t[start + k:].all()
+        assert lo <= k <= n_answer - 1
+        seen.add(k)
+        row = rows.pad_segment(seg, L, S + 3)
+        rows.fill_image_tokens(dict(tokens=row["tokens"][None], image_start=row["image_start"][None]),
+                               np.zeros((1, V), np.int32), L)
+        assert (row["tokens"][2:2 + V] == L.mask).all()  # fill leaves a readback row's image alone
+    assert seen == set(range(lo, n_answer))
+    with pytest.raises(ValueError, match="min_prefix"):
+        rows.readback_segment(rows.prompt_answer_segment(prompt, answer, L, S, V), n_answer, rng, 1.0)
+
+
+def test_readback_segment_leaves_a_one_token_answer_scored():
+    seg = rows.prompt_answer_segment(enc("q"), [7], L, 30, num_image_tokens=3)
+    before = seg["target_mask"].copy()
+    rows.readback_segment(seg, 1, np.random.default_rng(0), 0.5)
+    assert (seg["target_mask"] == before).all() and int(seg["image_start"]) == -1

@@ -52,7 +52,8 @@ class RowMaker:
     def __init__(self, name: str, component, row_kind: str, layout, encode, *, seq_len: int,
                  max_text_len: int, num_image_tokens: int, image_size: int,
                  caption_dropout: float, train: bool, code_grid: tuple, code_cache=None,
-                 think_prompt: bool = True):
+                 think_prompt: bool = True, readback_prob: float = 0.0,
+                 readback_min_prefix: float = 0.5):
         self.name, self.component, self.row_kind = name, component, row_kind
         self.layout, self.encode = layout, encode
         self.seq_len, self.max_text_len = seq_len, max_text_len
@@ -61,6 +62,9 @@ class RowMaker:
         self.code_grid, self.code_cache = tuple(code_grid), code_cache
         self.with_image = row_kind in ("t2i", "mmu")
         self.think_prompt = think_prompt
+        if not 0.0 <= readback_prob <= 1.0:
+            raise ValueError(f"config.data.readback_prob={readback_prob} not in [0, 1]")
+        self.readback_prob, self.readback_min_prefix = readback_prob, readback_min_prefix
 
     def __call__(self, raw, rng: np.random.Generator):
         try:
@@ -111,6 +115,8 @@ class RowMaker:
         if self.with_image:
             if has_image:
                 self._image(ex, raw, seg)
+                if self.train and self.readback_prob and rng.random() < self.readback_prob:
+                    rows_lib.readback_segment(seg, len(answer), rng, self.readback_min_prefix)
             else:
                 seg["image"] = np.zeros((self.image_size, self.image_size, 3), np.float32)
                 seg["codes"] = np.full(self.code_grid, -1, np.int32)

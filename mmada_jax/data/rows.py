@@ -85,6 +85,27 @@ def prompt_answer_segment(prompt_ids: Sequence[int], answer_ids: Sequence[int],
                 truncated=len(list(answer_ids)) + len(head) + 2 > seq_len)
 
 
+def readback_segment(seg: dict, answer_len: int, rng: np.random.Generator,
+                     min_prefix: float) -> dict:
+    """A 'readback' version of an unpadded mmu segment (in place, returned): the image span keeps
+    its mask placeholders (`image_start` -1, so it is never filled) and the first k of the
+    answer's n tokens join the prompt (visible, unscored), k uniform in
+    [ceil(min_prefix * n), n - 1]; the rest of the answer, <|eot_id|> and eos stay the target.
+    The only way to predict the end of such an answer (a CoT's count or position) is to read it
+    from the worked answer before it. answer_len: the answer's tokens (without <|eot_id|>)."""
+    if not 0.0 <= min_prefix < 1.0:
+        raise ValueError(f"readback: min_prefix {min_prefix} not in [0, 1)")
+    target = seg["target_mask"]
+    start = int(np.argmax(target)) if target.any() else len(target)
+    n = min(int(answer_len), int(target.sum()) - 1)  # the closing eos is never made visible
+    if n >= 2 and int(seg["image_start"]) >= 0:
+        lo = min(max(1, int(np.ceil(min_prefix * n))), n - 1)
+        k = int(rng.integers(lo, n))  # in [lo, n - 1]
+        target[start:start + k] = False
+    seg["image_start"] = np.int32(-1)
+    return seg
+
+
 def lm_segment(text_ids: Sequence[int], layout: TokenLayout, seq_len: int) -> dict:
     """Unpadded `<bos> text <eos>`, the text cut to seq_len - 2 tokens."""
     ids = [layout.bos, *list(text_ids)[:seq_len - 2], layout.eos]
