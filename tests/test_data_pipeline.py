@@ -353,14 +353,10 @@ def test_readback_rows_in_the_pipeline():
 
 
 def test_sw_gpu_readback_experiment_turns_readback_on_for_sft_only(tmp_path):
-    import importlib.util
     import os
     from mmada_jax import demo
-    spec = importlib.util.spec_from_file_location(
-        "sw_gpu_readback", os.path.join(demo.EXPERIMENTS, "sw_gpu_readback.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    dc = mod.get_config()
+    from mmada_jax.config import load_config_file
+    dc = load_config_file(os.path.join(demo.EXPERIMENTS, "sw_gpu_readback.py"))
     cfgs = {s: demo._stage_config(s, dc.variant, str(tmp_path), dc) for s in demo.STAGES}
     assert cfgs["sft"].data.readback_prob == 0.25
     assert cfgs["pretrain"].data.readback_prob == 0.0 and cfgs["grpo"].data.readback_prob == 0.0

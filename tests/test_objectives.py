@@ -239,15 +239,11 @@ def test_objectives_register_the_rows_they_score():
 
 
 def test_sw_gpu_suffix_experiment_selects_the_objective_for_sft_only(tmp_path):
-    import importlib.util
     import os
     from mmada_jax import demo
+    from mmada_jax.config import load_config_file
     from mmada_jax.data import batching
-    spec = importlib.util.spec_from_file_location(
-        "sw_gpu_suffix", os.path.join(demo.EXPERIMENTS, "sw_gpu_suffix.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    dc = mod.get_config()
+    dc = load_config_file(os.path.join(demo.EXPERIMENTS, "sw_gpu_suffix.py"))
     cfgs = {s: demo._stage_config(s, dc.variant, str(tmp_path), dc) for s in demo.STAGES}
     assert cfgs["sft"].tasks.mmu.objective == "text_answer_suffix"
     assert cfgs["pretrain"].tasks.mmu.objective == "text_answer"
