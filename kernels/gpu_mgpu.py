@@ -162,6 +162,32 @@ def _mm(plgpu, cfg: _Cfg, ops, inside=None):
 
 # ----------------------------------------------------------------------------- forward
 
+def _ring_producer(plgpu, streams, n_tot, steps: int):
+    """The memory warpgroup's side of a `steps`-slot ring buffer, for blocks 0..n_tot-1.
+
+    streams: ((load, free), ...): load(i, slot) issues block i's copies into `slot`; `free` is
+    the barrier array on which the consumers release a slot. The first `steps` blocks go out at
+    once; block i + steps waits for slot i % steps to be released (stream by stream); the last
+    releases are observed too, so no barrier phase is left unobserved."""
+    for j in range(steps):
+        @pl.when(j < n_tot)
+        def _(j=j):
+            for load, _free in streams:
+                load(j, j)
+
+    @pl.loop(0, jnp.maximum(n_tot - steps, 0))
+    def _(i):
+        slot = lax.rem(i, steps)
+        for load, free in streams:
+            plgpu.barrier_wait(free.at[slot])
+            load(i + steps, slot)
+
+    @pl.loop(jnp.maximum(n_tot - steps, 0), n_tot)
+    def _(i):
+        for _load, free in streams:
+            plgpu.barrier_wait(free.at[lax.rem(i, steps)])
+
+
 def _forward(q, k, v, qid, kid, cfg: _Cfg):
     """Padded q [B,Lq,H,D], k/v [B,Lk,H,D] -> (o like q, lse2 f32 [B,H,Lq], base 2)."""
     plgpu = _plgpu()
@@ -270,25 +296,7 @@ def _forward(q, k, v, qid, kid, cfg: _Cfg):
                 plgpu.copy_gmem_to_smem(v_ref.at[bi, pl.ds(kb * bk, bk), hi], v_smem.at[slot],
                                         v_bar.at[slot])
 
-            for j in range(steps):
-                @pl.when(j < n_tot)
-                def _(j=j):
-                    load_k(j, j)
-                    load_v(j, j)
-
-            @pl.loop(0, jnp.maximum(n_tot - steps, 0))
-            def _(i):
-                slot = lax.rem(i, steps)
-                plgpu.barrier_wait(k_free.at[slot])
-                load_k(i + steps, slot)
-                plgpu.barrier_wait(v_free.at[slot])
-                load_v(i + steps, slot)
-
-            # Observe the last releases too (no barrier phase is left unobserved).
-            @pl.loop(jnp.maximum(n_tot - steps, 0), n_tot)
-            def _(i):
-                plgpu.barrier_wait(k_free.at[lax.rem(i, steps)])
-                plgpu.barrier_wait(v_free.at[lax.rem(i, steps)])
+            _ring_producer(plgpu, ((load_k, k_free), (load_v, v_free)), n_tot, steps)
 
     tr = _smem_transforms(plgpu, dtype)
     scratch = (
@@ -391,19 +399,7 @@ def _dq(q, k, v, do, lse, delta, qid, kid, cfg: _Cfg):
                 plgpu.copy_gmem_to_smem(k_ref.at[cols], k_smem.at[slot], k_bar.at[slot])
                 plgpu.copy_gmem_to_smem(v_ref.at[cols], v_smem.at[slot], v_bar.at[slot])
 
-            for j in range(steps):
-                pl.when(j < n_tot)(functools.partial(load, j, j))
-
-            @pl.loop(0, jnp.maximum(n_tot - steps, 0))
-            def _(i):
-                slot = lax.rem(i, steps)
-                plgpu.barrier_wait(free.at[slot])
-                load(i + steps, slot)
-
-            # Observe the last releases too (no barrier phase is left unobserved).
-            @pl.loop(jnp.maximum(n_tot - steps, 0), n_tot)
-            def _(i):
-                plgpu.barrier_wait(free.at[lax.rem(i, steps)])
+            _ring_producer(plgpu, ((load, free),), n_tot, steps)
 
     tr = _smem_transforms(plgpu, dtype)
     scratch = (
@@ -513,19 +509,7 @@ def _dkv(q, k, v, do, lse, delta, qid, kid, cfg: _Cfg):
                 plgpu.copy_gmem_to_smem(dl_ref.at[bi, hi, pl.ds(qb * bq, bq)],
                                         dl_smem.at[slot], dl_bar.at[slot])
 
-            for j in range(steps):
-                pl.when(j < n_tot)(functools.partial(load, j, j))
-
-            @pl.loop(0, jnp.maximum(n_tot - steps, 0))
-            def _(i):
-                slot = lax.rem(i, steps)
-                plgpu.barrier_wait(free.at[slot])
-                load(i + steps, slot)
-
-            # Observe the last releases too (no barrier phase is left unobserved).
-            @pl.loop(jnp.maximum(n_tot - steps, 0), n_tot)
-            def _(i):
-                plgpu.barrier_wait(free.at[lax.rem(i, steps)])
+            _ring_producer(plgpu, ((load, free),), n_tot, steps)
 
     tr = _smem_transforms(plgpu, dtype)
     scratch = (
