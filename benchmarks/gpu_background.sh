@@ -5,6 +5,8 @@
 #   bash benchmarks/gpu_background.sh start  'name|command' ...   (carry [".whl", ...])
 #   bash benchmarks/gpu_background.sh wait 560
 # Each job's output: /tmp/bg/NAME.log; a job should write its files under /tmp/bg/NAME/.
+# Issue each `wait` call alone and at once after the last one returns: a machine idle for ~30 s
+# is given back, and the job with it (one run was lost that way on 2026-11-24).
 
 BG=/tmp/bg
 mode=$1; shift
