@@ -350,6 +350,9 @@ def test_readback_rows_in_the_pipeline():
         assert tgt[first:].all() and first > prompt_end  # part of the answer is visible
     with pytest.raises(ValueError, match="readback_prob"):
         next(build_batch_source(make_config(readback_prob=1.5), LAYOUT, codes_fn=CODES))
+    with pytest.raises(ValueError, match="readback_min_prefix"):
+        next(build_batch_source(make_config(readback_prob=0.5, readback_min_prefix=1.0), LAYOUT,
+                                codes_fn=CODES))
 
 
 def test_sw_gpu_readback_experiment_turns_readback_on_for_sft_only(tmp_path):

@@ -64,6 +64,8 @@ class RowMaker:
         self.think_prompt = think_prompt
         if not 0.0 <= readback_prob <= 1.0:
             raise ValueError(f"config.data.readback_prob={readback_prob} not in [0, 1]")
+        if not 0.0 <= readback_min_prefix < 1.0:
+            raise ValueError(f"config.data.readback_min_prefix={readback_min_prefix} not in [0, 1)")
         self.readback_prob, self.readback_min_prefix = readback_prob, readback_min_prefix
 
     def __call__(self, raw, rng: np.random.Generator):
