@@ -6,6 +6,10 @@ blue shapes: there is 1.") and reports, over the counting questions:
   listing_right   the listing names exactly the scene's objects (the attribute asked about)
   follows         final answer == the count the listing implies (right or wrong)
   right_listing_wrong_count   listing right, final answer wrong
+  listing_too_long            listings with more entries than the scene has objects (e.g. a
+                              cell written twice: "the bottom right and the bottom right")
+  accuracy_by_target          accuracy per question form: 'all' ("How many shapes"), 'color'
+                              ("How many red shapes"), 'shape' ("How many circles")
 
     python benchmarks/count_consistency.py runs/sw_gpu/sft/eval/answers.jsonl --max_objects 4
 
@@ -63,7 +67,8 @@ def truth(scene: sc.Scene, attr: str) -> list[tuple[str | None, str]]:
 
 
 def analyse(rows, items) -> dict:
-    n = right = lst_ok = follows = rl_wc = parsed = 0
+    n = right = lst_ok = follows = rl_wc = parsed = too_long = 0
+    by_target = {}  # attr -> [questions, right]
     for r, it in zip(rows, items):
         if it["kind"] != "count":
             continue
@@ -75,17 +80,23 @@ def analyse(rows, items) -> dict:
         lst = listing(r["response"] or "", attr)
         n += 1
         right += final == it["answer"]
+        tally = by_target.setdefault(attr, [0, 0])
+        tally[0] += 1
+        tally[1] += final == it["answer"]
         if lst is None:
             continue
         parsed += 1
         implied = len(lst) if attr == "all" else sum(v == value for v, _ in lst)
-        ok = sorted(lst, key=str) == sorted(truth(sc.Scene.from_json(it["scene"]), attr), key=str)
+        true_lst = truth(sc.Scene.from_json(it["scene"]), attr)
+        ok = sorted(lst, key=str) == sorted(true_lst, key=str)
+        too_long += len(lst) > len(true_lst)
         lst_ok += ok
         follows += final == str(implied)
         rl_wc += ok and final != it["answer"]
     return dict(count_questions=n, accuracy=right / max(n, 1), parsed=parsed,
                 listing_right=lst_ok / max(parsed, 1), follows=follows / max(parsed, 1),
-                right_listing_wrong_count=rl_wc)
+                right_listing_wrong_count=rl_wc, listing_too_long=too_long,
+                accuracy_by_target={a: k / q for a, (q, k) in sorted(by_target.items())})
 
 
 def main():
@@ -100,6 +111,7 @@ def main():
         rows = [r for r in rows if r["task"] == "vqa"]
         items = swe.vqa_items(len(rows), a.split, a.seed, max_objects=a.max_objects)
         res = analyse(rows, items)
+        res["accuracy_by_target"] = {a: round(v, 3) for a, v in res["accuracy_by_target"].items()}
         print(path, json.dumps({k: round(v, 3) if isinstance(v, float) else v
                                 for k, v in res.items()}))
 

@@ -52,7 +52,20 @@ def test_count_consistency_on_hand_made_answers():
     right = cc.analyse(rows(lambda q: language.cot_answer(q["cot"], q["answer"])), items)
     assert right["count_questions"] == len(counts) == right["parsed"]
     assert right["accuracy"] == right["listing_right"] == right["follows"] == 1.0
-    assert right["right_listing_wrong_count"] == 0
+    assert right["right_listing_wrong_count"] == 0 and right["listing_too_long"] == 0
+    forms = {cc.target(it["question"])[0] for it in counts}
+    assert set(right["accuracy_by_target"]) == forms and len(forms) >= 2
+    assert all(v == 1.0 for v in right["accuracy_by_target"].values())
+
+    def repeat_last(q):  # a listing of several entries writes its last one twice
+        head, rest = q["cot"].split(". ", 1)
+        if " and " not in head:
+            return language.cot_answer(q["cot"], q["answer"])
+        return language.cot_answer(f"{head} and {head.split(' and ')[-1]}. {rest}", q["answer"])
+    long_ = cc.analyse(rows(repeat_last), items)
+    n_multi = sum(" and " in q["cot"].split(". ")[0] for q in qs)
+    assert long_["listing_too_long"] == n_multi > 0
+    assert long_["accuracy"] == 1.0 and long_["listing_right"] == 1 - n_multi / len(qs)
 
     def off_by_one(q):
         wrong = str(int(q["answer"]) + 1)

@@ -355,6 +355,35 @@ def test_readback_rows_in_the_pipeline():
                                 codes_fn=CODES))
 
 
+def test_first_sentence_readback_rows_show_the_listing_and_score_the_rest():
+    """readback_cut='first_sentence': a readback row's visible answer ends after its first worked
+    sentence past readback_min_prefix (the listing or inventory) and the scored rest starts the
+    next sentence; captions (one worked sentence) keep their image and their whole target."""
+    c = make_config(readback_prob=1.0, readback_cut="first_sentence", readback_min_prefix=0.3)
+    c.seq_len, c.tasks.mmu.batch_size = 400, 16  # byte tokens: whole answers fit the row
+    src = build_batch_source(c, LAYOUT, codes_fn=CODES)
+    n_rb = n_kept = 0
+    for _ in range(2):
+        b = next(src)["mmu"]
+        for toks, tgt in zip(b["tokens"], b["target_mask"]):
+            first = int(np.argmax(tgt))
+            prompt_end = int(np.flatnonzero(toks == LAYOUT.end_header)[-1]) + 2
+            if LAYOUT.is_image(toks[2:18]).all():  # an ordinary row: the whole answer scored
+                assert first == prompt_end
+                n_kept += 1
+                continue
+            assert (toks[2:18] == LAYOUT.mask).all()
+            shown = bytes(int(t) for t in toks[prompt_end:first]).decode()
+            rest = bytes(int(t) for t in toks[first:] if t < 256).decode()
+            assert shown.startswith("<think>") and shown.endswith(".") and rest[0] == " ", shown
+            assert "</think>" in rest and rest.index(".") < rest.index("</think>"), rest
+            n_rb += 1
+    assert n_rb and n_kept, (n_rb, n_kept)
+    with pytest.raises(ValueError, match="readback_cut"):
+        next(build_batch_source(make_config(readback_prob=0.5, readback_cut="middle"), LAYOUT,
+                                codes_fn=CODES))
+
+
 def test_sw_gpu_readback_experiment_turns_readback_on_for_sft_only(tmp_path):
     import os
     from mmada_jax import demo
@@ -363,3 +392,11 @@ def test_sw_gpu_readback_experiment_turns_readback_on_for_sft_only(tmp_path):
     cfgs = {s: demo._stage_config(s, dc.variant, str(tmp_path), dc) for s in demo.STAGES}
     assert cfgs["sft"].data.readback_prob == 0.25
     assert cfgs["pretrain"].data.readback_prob == 0.0 and cfgs["grpo"].data.readback_prob == 0.0
+    assert cfgs["sft"].data.readback_cut == "uniform"
+    gpu = {s: demo._stage_config(s, "gpu", str(tmp_path)) for s in demo.STAGES}  # the default
+    assert [gpu[s].data.readback_prob for s in demo.STAGES] == [0.0, 0.25, 0.0]
+    assert demo._stage_config("sft", "cpu", str(tmp_path)).data.readback_prob == 0.0
+    dc = load_config_file(os.path.join(demo.EXPERIMENTS, "sw_gpu_readback_sentence.py"))
+    sft = demo._stage_config("sft", dc.variant, str(tmp_path), dc).data
+    assert (sft.readback_prob, sft.readback_cut, sft.readback_min_prefix) == (
+        0.25, "first_sentence", 0.3)

@@ -150,3 +150,51 @@ def test_readback_segment_leaves_a_one_token_answer_scored():
     before = seg["target_mask"].copy()
     rows.readback_segment(seg, 1, np.random.default_rng(0), 0.5)
     assert (seg["target_mask"] == before).all() and int(seg["image_start"]) == -1
+
+
+def test_sentence_cuts_end_worked_sentences_that_another_follows():
+    """Cuts sit after each worked sentence ('.' then a space, inside <think>) that another worked
+    sentence follows, in tokens; not after the last one, inside a decimal, or in the text after
+    </think> (a caption); a boundary the tokenizer merges across is dropped, not shifted."""
+    text = "<think> The shapes: a circle in the top. Pi is 3.14 here. Counting: 1. </think> 1. Ok."
+    ids = enc(text)
+    ends = [text.index(s) + len(s) for s in ("top.", "here.")]
+    assert rows.sentence_cuts(text, ids, enc) == [len(enc(text[:e])) for e in ends]
+    caption = "<think> There is one shape. </think> A red square. It is small."
+    assert rows.sentence_cuts(caption, enc(caption), enc) == []
+    plain = "A circle. A square. Two shapes."
+    assert rows.sentence_cuts(plain, enc(plain), enc) == [9, 19]
+    assert rows.sentence_cuts("no sentence here", enc("no sentence here"), enc) == []
+
+    def merging(s):  # writes "p. " as one token: the prefix ending at "top." is not a prefix
+        out, i = [], 0
+        while i < len(s):
+            if s[i:i + 3] == "p. ":
+                out.append(999)
+                i += 3
+            else:
+                out.append(ord(s[i]))
+                i += 1
+        return out
+    assert rows.sentence_cuts(text, merging(text), merging) == [len(merging(text[:ends[1]]))]
+
+
+@pytest.mark.parametrize("first_cut", [False, True])
+def test_readback_segment_with_cuts_uses_only_allowed_cuts_past_min_prefix(first_cut):
+    prompt, n = enc("user: how many?"), 40
+    answer = list(range(100, 100 + n))
+    V, S = 4, 7 + len(prompt) + n + 6
+    cuts, min_prefix = [5, 12, 25, 31, 39, 40, 44], 0.3  # lo = 12; 40 and 44 are past n - 1
+    rng, seen = np.random.default_rng(0), set()
+    for _ in range(200):
+        seg = rows.prompt_answer_segment(prompt, answer, L, S, num_image_tokens=V)
+        start = 2 + V + 1 + len(prompt)
+        rows.readback_segment(seg, n, rng, min_prefix, cuts, first_cut=first_cut)
+        k = int(np.argmax(seg["target_mask"])) - start
+        assert int(seg["image_start"]) == -1 and not seg["target_mask"][:start + k].any()
+        seen.add(k)
+    assert seen == ({12} if first_cut else {12, 25, 31, 39})
+    seg = rows.prompt_answer_segment(prompt, answer, L, S, num_image_tokens=V)
+    before = seg["target_mask"].copy()
+    rows.readback_segment(seg, n, rng, 0.5, [5, 12])  # no cut at or past 20: left alone
+    assert int(seg["image_start"]) >= 0 and (seg["target_mask"] == before).all()

@@ -46,6 +46,11 @@ def skip_reason(e: Exception) -> str:
     return f"error_{type(e).__name__}"
 
 
+# where a readback row's visible answer prefix ends: at any token, after any whole sentence of
+# the answer, or after its first whole sentence (past readback_min_prefix; `rows.sentence_cuts`)
+READBACK_CUTS = ("uniform", "sentence", "first_sentence")
+
+
 class RowMaker:
     """Raw record -> row segment for a task (module-level and picklable for worker processes)."""
 
@@ -53,7 +58,7 @@ class RowMaker:
                  max_text_len: int, num_image_tokens: int, image_size: int,
                  caption_dropout: float, train: bool, code_grid: tuple, code_cache=None,
                  think_prompt: bool = True, readback_prob: float = 0.0,
-                 readback_min_prefix: float = 0.5):
+                 readback_min_prefix: float = 0.5, readback_cut: str = "uniform"):
         self.name, self.component, self.row_kind = name, component, row_kind
         self.layout, self.encode = layout, encode
         self.seq_len, self.max_text_len = seq_len, max_text_len
@@ -66,7 +71,10 @@ class RowMaker:
             raise ValueError(f"config.data.readback_prob={readback_prob} not in [0, 1]")
         if not 0.0 <= readback_min_prefix < 1.0:
             raise ValueError(f"config.data.readback_min_prefix={readback_min_prefix} not in [0, 1)")
+        if readback_cut not in READBACK_CUTS:
+            raise ValueError(f"config.data.readback_cut={readback_cut!r}: known {READBACK_CUTS}")
         self.readback_prob, self.readback_min_prefix = readback_prob, readback_min_prefix
+        self.readback_cut = readback_cut
 
     def __call__(self, raw, rng: np.random.Generator):
         try:
@@ -118,7 +126,11 @@ class RowMaker:
             if has_image:
                 self._image(ex, raw, seg)
                 if self.train and self.readback_prob and rng.random() < self.readback_prob:
-                    rows_lib.readback_segment(seg, len(answer), rng, self.readback_min_prefix)
+                    cut = self.readback_cut
+                    cuts = (None if cut == "uniform" else rows_lib.sentence_cuts(
+                        ex["messages"][-1]["content"], answer, self.encode))
+                    rows_lib.readback_segment(seg, len(answer), rng, self.readback_min_prefix,
+                                              cuts, first_cut=cut == "first_sentence")
             else:
                 seg["image"] = np.zeros((self.image_size, self.image_size, 3), np.float32)
                 seg["codes"] = np.full(self.code_grid, -1, np.int32)

@@ -23,7 +23,10 @@ config.data keys read (see `data_config()` for defaults):
   think_prompt      prepend the thinking instruction to the user turn of CoT examples.
   readback_prob     share of image rows of mmu tasks (training only) made 'readback' rows: no
                     image (mask placeholders), a random prefix of at least readback_min_prefix
-                    of the answer visible, the rest scored (`rows.readback_segment`).
+                    of the answer visible, the rest scored (`rows.readback_segment`);
+                    readback_cut 'uniform' (the prefix ends at any token), 'sentence' (after
+                    any whole sentence of the answer: `rows.sentence_cuts`) or 'first_sentence'
+                    (after the first one past readback_min_prefix).
   pack              comma-separated text tasks to pack (segment_ids), e.g. 'lm' (text_lm rows or
                     text_answer chats without images; a packed image row is a named error).
   chat_pack_len     0: a chat in a packed task keeps its own eos-padded row; N > 0: chats shorter
@@ -70,6 +73,7 @@ def data_config() -> ml_collections.ConfigDict:
         read_threads=1, data_dir="~/.cache/mmada_jax/data", build_if_missing=True,
         image_size=64, num_image_tokens=16, max_text_len=32, caption_dropout=0.1, pack="",
         chat_pack_len=0, think_prompt=True, readback_prob=0.0, readback_min_prefix=0.5,
+        readback_cut="uniform",
         tokenizer="byte",
         shapesworld=dict(use_tfds=True, split="train", num_train=20000, num_test=1000,
                          knowledge_fraction=0.2, arith_max_steps=3, arith_max_start=20,
@@ -210,7 +214,8 @@ def build_dataset(config, layout, *, tokenizer=None, process_index=0, process_co
                 train=bool(_get(d, "train", True)), code_grid=code_grid, code_cache=cache,
                 think_prompt=bool(_get(d, "think_prompt", True)),
                 readback_prob=float(_get(d, "readback_prob", 0.0)),
-                readback_min_prefix=float(_get(d, "readback_min_prefix", 0.5))),
+                readback_min_prefix=float(_get(d, "readback_min_prefix", 0.5)),
+                readback_cut=str(_get(d, "readback_cut", "uniform"))),
                 seed=seed + 1)
             parts[cname] = ds.to_iter_dataset(grain.ReadOptions(
                 num_threads=int(_get(d, "read_threads", 1)), prefetch_buffer_size=8))

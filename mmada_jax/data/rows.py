@@ -86,13 +86,16 @@ def prompt_answer_segment(prompt_ids: Sequence[int], answer_ids: Sequence[int],
 
 
 def readback_segment(seg: dict, answer_len: int, rng: np.random.Generator,
-                     min_prefix: float) -> dict:
+                     min_prefix: float, cuts: Sequence[int] | None = None,
+                     first_cut: bool = False) -> dict:
     """A 'readback' version of an unpadded mmu segment (in place, returned): the image span keeps
     its mask placeholders (`image_start` -1, so it is never filled) and the first k of the
-    answer's n tokens join the prompt (visible, unscored), k uniform in
-    [ceil(min_prefix * n), n - 1]; the rest of the answer, <|eot_id|> and eos stay the target.
-    The only way to predict the end of such an answer (a CoT's count or position) is to read it
-    from the worked answer before it. answer_len: the answer's tokens (without <|eot_id|>)."""
+    answer's n tokens join the prompt (visible, unscored); the rest of the answer, <|eot_id|> and
+    eos stay the target. k is uniform in [lo, n - 1], lo = max(1, ceil(min_prefix * n)), or, with
+    `cuts` (allowed k, e.g. `sentence_cuts`), uniform over the cuts in that range (`first_cut`:
+    the smallest of them); a segment with no such cut is returned unchanged (it keeps its image). The only way to predict the end of a
+    readback answer (a CoT's count or position) is to read it from the worked answer before it.
+    answer_len: the answer's tokens (without <|eot_id|>)."""
     if not 0.0 <= min_prefix < 1.0:
         raise ValueError(f"readback: min_prefix {min_prefix} not in [0, 1)")
     target = seg["target_mask"]
@@ -100,10 +103,38 @@ def readback_segment(seg: dict, answer_len: int, rng: np.random.Generator,
     n = min(int(answer_len), int(target.sum()) - 1)  # the closing eos is never made visible
     if n >= 2 and int(seg["image_start"]) >= 0:
         lo = min(max(1, int(np.ceil(min_prefix * n))), n - 1)
-        k = int(rng.integers(lo, n))  # in [lo, n - 1]
+        if cuts is None:
+            k = int(rng.integers(lo, n))  # in [lo, n - 1]
+        else:
+            allowed = sorted({int(c) for c in cuts if lo <= int(c) <= n - 1})
+            if not allowed:
+                return seg
+            k = allowed[0] if first_cut else allowed[int(rng.integers(len(allowed)))]
         target[start:start + k] = False
     seg["image_start"] = np.int32(-1)
     return seg
+
+
+def sentence_cuts(text: str, answer_ids: Sequence[int], encode: Encode) -> list[int]:
+    """Token counts k at which the worked answer `text` (encoded as `answer_ids`) has just ended
+    a sentence that another sentence of the worked part follows: the readback cuts that leave
+    reasoning to predict from what is visible. The worked part is inside <think> ... </think>
+    when the text has one; a sentence ends at a '.' before a space. No cut follows the last worked
+    sentence (what remains after it, the final answer or a caption, is not read from the worked
+    part). A cut is kept only where encode(text[:end]) is exactly the first k answer ids, so a
+    tokenizer that merges across the boundary drops it, never shifts it."""
+    lo, hi = text.find("<think>"), text.find("</think>")
+    lo = lo + len("<think>") if lo >= 0 and hi > lo else 0
+    hi = hi if hi >= lo and text.find("<think>") >= 0 else len(text)
+    worked = text[lo:hi]
+    ends = [lo + i + 1 for i, ch in enumerate(worked[:-1]) if ch == "." and worked[i + 1] == " "]
+    ends = [e for e in ends if text[e:hi].strip(" .")]  # another worked sentence follows
+    ids, cuts = list(answer_ids), []
+    for e in ends:
+        pre = list(encode(text[:e]))
+        if 0 < len(pre) < len(ids) and ids[:len(pre)] == pre:
+            cuts.append(len(pre))
+    return cuts
 
 
 def lm_segment(text_ids: Sequence[int], layout: TokenLayout, seq_len: int) -> dict:
