@@ -93,9 +93,10 @@ def readback_segment(seg: dict, answer_len: int, rng: np.random.Generator,
     answer's n tokens join the prompt (visible, unscored); the rest of the answer, <|eot_id|> and
     eos stay the target. k is uniform in [lo, n - 1], lo = max(1, ceil(min_prefix * n)), or, with
     `cuts` (allowed k, e.g. `sentence_cuts`), uniform over the cuts in that range (`first_cut`:
-    the smallest of them); a segment with no such cut is returned unchanged (it keeps its image). The only way to predict the end of a
-    readback answer (a CoT's count or position) is to read it from the worked answer before it.
-    answer_len: the answer's tokens (without <|eot_id|>)."""
+    the smallest of them); a segment with no such cut is returned unchanged (it keeps its
+    image). The only way to predict the end of a readback answer (a CoT's count or position) is
+    to read it from the worked answer before it. answer_len: the answer's tokens (without
+    <|eot_id|>)."""
     if not 0.0 <= min_prefix < 1.0:
         raise ValueError(f"readback: min_prefix {min_prefix} not in [0, 1)")
     target = seg["target_mask"]
@@ -123,9 +124,8 @@ def sentence_cuts(text: str, answer_ids: Sequence[int], encode: Encode) -> list[
     sentence (what remains after it, the final answer or a caption, is not read from the worked
     part). A cut is kept only where encode(text[:end]) is exactly the first k answer ids, so a
     tokenizer that merges across the boundary drops it, never shifts it."""
-    lo, hi = text.find("<think>"), text.find("</think>")
-    lo = lo + len("<think>") if lo >= 0 and hi > lo else 0
-    hi = hi if hi >= lo and text.find("<think>") >= 0 else len(text)
+    opened, closed = text.find("<think>"), text.find("</think>")
+    lo, hi = (opened + len("<think>"), closed) if 0 <= opened < closed else (0, len(text))
     worked = text[lo:hi]
     ends = [lo + i + 1 for i, ch in enumerate(worked[:-1]) if ch == "." and worked[i + 1] == " "]
     ends = [e for e in ends if text[e:hi].strip(" .")]  # another worked sentence follows
