@@ -18,12 +18,6 @@ now keep their image.
     #   "gpu|bash benchmarks/gpu_sw_run.sh experiments/sw_gpu_readback_sentence.py"
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-
 def get_config(arg=None):
     from mmada_jax.demo import demo_config
     c = demo_config("gpu")

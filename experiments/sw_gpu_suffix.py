@@ -9,12 +9,6 @@ Measured on one H100 (run 5): they do not, much (79% against 76%); SFT counting 
         --config.budget.sft=540 --config.budget.grpo=120
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-
 def get_config(arg=None):
     from mmada_jax.demo import demo_config
     c = demo_config("gpu")
