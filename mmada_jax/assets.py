@@ -46,6 +46,11 @@ class ThinkPrefixTokenizer:
         return self.inner.decode(ids, skip_special_tokens).replace(THINK_PIECE, THINK_PREFIX)
 
 
+# The VQA CoT styles whose texts train the demo's SentencePiece model, fixed so that a new style
+# (which adds no words) leaves the vocabulary, and with it every earlier measurement, as it was.
+CORPUS_VQA_COT_STYLES = ("inventory", "factored", "counted")
+
+
 def shapesworld_corpus(num: int = 3000, seed: int = 0) -> list[str]:
     """Texts the ShapesWorld tasks produce (captions, knowledge prompts, questions with CoT,
     arithmetic problems, corpus documents, fact sentences), for tokenizer training."""
@@ -58,7 +63,7 @@ def shapesworld_corpus(num: int = 3000, seed: int = 0) -> list[str]:
         split = "test" if i % 10 == 0 else "train"  # every color/shape word, held-out ones too
         s = scenes.random_scene(rng, split)
         out.append(language.caption(s, rng))
-        q = language.question(s, rng, style=language.VQA_COT_STYLES[i % len(language.VQA_COT_STYLES)])
+        q = language.question(s, rng, style=CORPUS_VQA_COT_STYLES[i % 3])
         out.append(chat_prompt_text([dict(role="user", content=q["question"])], layout,
                                     think=True).replace(THINK_PREFIX, THINK_PIECE))
         out.append(language.cot_answer(q["cot"], q["answer"]))

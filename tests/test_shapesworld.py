@@ -323,3 +323,33 @@ def test_max_objects_bounds_every_scene_source():
         assert len(sc.Scene.from_json(it["scene"]).objects) <= 2
     with pytest.raises(ValueError, match="max_objects"):
         swe.t2i_item("counting", rng, "test", max_objects=1)
+
+
+def test_matched_vqa_cot_counts_shapes_in_the_listings_own_word():
+    """'matched' asks what 'factored' asks with the same listings; only a shape count's counting
+    sentence differs: it names the shape in the singular word its listing uses ("Counting the
+    circle shapes"), and the answer is the number of listing entries with that word."""
+    changed = 0
+    for i in range(400):
+        kind = ("count", "count", "color", "position", "exists")[i % 5]
+        s = sc.random_scene(np.random.default_rng(i), "test" if i % 2 else "train")
+        f = language.question(s, np.random.default_rng(3 + i), kind, style="factored")
+        m = language.question(s, np.random.default_rng(3 + i), kind, style="matched")
+        assert (f["question"], f["answer"]) == (m["question"], m["answer"])
+        shape = re.fullmatch(r"How many (circle|square|triangle)s are there\?", f["question"])
+        if shape is None:
+            assert m["cot"] == f["cot"]
+            continue
+        word = shape.group(1)
+        listing_f, count_f = f["cot"].split(". Counting ")
+        listing_m, count_m = m["cot"].split(". Counting ")
+        assert listing_m == listing_f and listing_m.startswith("The shapes:")
+        assert count_f.startswith(f"the {word}s:") and count_m.startswith(f"the {word} shapes:")
+        assert count_m.split(":")[1] == count_f.split(":")[1]
+        n = len(re.findall(rf"\ba {word} in the\b", listing_m))
+        assert int(m["answer"]) == n
+        changed += 1
+    assert changed >= 30
+    with pytest.raises(ValueError, match="vqa_cot"):
+        language.vqa_cot_style({"shapesworld": {"vqa_cot": "match"}})
+    assert language.vqa_cot_style({"shapesworld": {"vqa_cot": "matched"}}) == "matched"

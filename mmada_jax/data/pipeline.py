@@ -35,7 +35,7 @@ config.data keys read (see `data_config()` for defaults):
                     passed to the builder.
   shapesworld       {use_tfds, split, num_train, num_test, knowledge_fraction, arith_max_steps,
                     arith_max_start, arith_max_add, arith_cot ('full' | 'equations'),
-                    vqa_cot ('inventory' | 'factored': language.question), max_objects}.
+                    vqa_cot ('inventory' | 'factored' | 'counted' | 'matched': language.question), max_objects}.
   components        name -> {kind: shapesworld|jsonl|image_caption|text, ...kind's args,
                     codes_cache: path prefix of a CodeCache ('' for none)}.
   mixture           task -> {component name: weight}.

@@ -1,0 +1,19 @@
+"""sw_gpu with the 'matched' VQA CoT (`data.shapesworld.vqa_cot='matched'`,
+`language.question`): a shape count's counting sentence names the shape in the singular word of
+its listing ("The shapes: a circle in the top. Counting the circle shapes: there is 1."), where
+'factored' writes the plural ("Counting the circles"), a SentencePiece token unrelated to the
+listing's "circle". Over eight GPU runs shape counts were right 0.32-0.82 of the time, color
+counts 0.81-0.91 and "how many shapes" ~1.0 (BENCHMARKS.md): the one count whose target word is
+not the listing's word is the one that fails.
+
+    # bash benchmarks/gpu_background.sh start \
+    #   "gpu|bash benchmarks/gpu_sw_run.sh experiments/sw_gpu_matched.py"
+"""
+
+def get_config(arg=None):
+    from mmada_jax.demo import demo_config
+    c = demo_config("gpu")
+    for stage in ("pretrain", "sft", "grpo"):
+        c.stage_overrides[stage] = ";".join(
+            s for s in (c.stage_overrides[stage], "data.shapesworld.vqa_cot=matched") if s)
+    return c
