@@ -34,6 +34,9 @@ def eval_config() -> ml_collections.ConfigDict:
                           remasking="low_confidence"),
         image_sampler=dict(steps=8, guidance_scale=1.0, temperature=1.0, token_temperature=1.0),
         num_shown=4,
+        # 'first_sentence': answers about an image are re-decoded after their first worked
+        # sentence with the image hidden (`sampling.readback`), in readback_gen_length tokens
+        readback="none", readback_gen_length=32,
     ))
 
 
@@ -59,11 +62,17 @@ class Evaluator:
         self.tcfg = TextSamplerConfig(**dict(self.e.text_sampler))
         self.icfg = ImageSamplerConfig(**dict(self.e.image_sampler))
         self.key = jax.random.key(int(self.e.seed) + 101)
+        from mmada_jax.sampling import readback
+        self.readback = readback.check_mode(str(self.e.get("readback", "none")))
+        self.tcfg2 = (readback.pass2_config(self.tcfg, int(self.e.get("readback_gen_length", 32)))
+                      if self.readback != "none" else None)
+        self.last_readback = None  # (answers re-decoded, answers) of the last answer() call
 
     # ------------------------------------------------------------------ generation
     def answer(self, items, with_image: bool) -> list[str]:
         from mmada_jax.rl import rollout as ro
         d, bs, out = self.config.data, int(self.e.batch_size), []
+        mode, redone = self.readback, 0
         for lo, part in _batches(items, bs):
             full = _pad_to(list(part), bs)
             if with_image:
@@ -73,11 +82,37 @@ class Evaluator:
                        for c, it in zip(codes, full)]
             else:
                 ids = [ro.chat_prompt(it["question"], self.layout, self.text_tok) for it in full]
+            key = jax.random.fold_in(self.key, lo)
             s = ro.sample_text(self.model, self.params, ids, self.layout, self.text_tok,
-                               self.tcfg, jax.random.fold_in(self.key, lo),
-                               prompt_len=int(self.e.prompt_len))
-            out += s.completions[:len(part)]
+                               self.tcfg, key, prompt_len=int(self.e.prompt_len))
+            texts = s.completions
+            if with_image and mode == "first_sentence":
+                texts, n = self._read_back(ids, s, texts, jax.random.fold_in(key, 1), len(part))
+                redone += n
+            out += texts[:len(part)]
+        self.last_readback = (redone, len(items)) if with_image and mode != "none" else None
         return out
+
+    def _read_back(self, prompts, s, texts, key, n_real: int) -> tuple[list[str], int]:
+        """Pass 2 of readback decoding (`sampling.readback`) for one batch of pass-1 samples (the
+        first n_real of them real). Returns (texts, how many of the real ones were re-decoded)."""
+        from mmada_jax.rl import rollout as ro
+        from mmada_jax.sampling import prompts as prompts_lib, readback
+        p = int(self.e.prompt_len)
+        answers = prompts_lib.completion_ids(s.tokens, p, self.layout)
+        plan = readback.plan(prompts, answers, texts, self.layout, self.text_tok.encode)
+        if not plan.rows:
+            return texts, 0
+        cfg2 = self.tcfg2
+        bs = len(prompts)  # one compiled shape: pad the re-decoded rows to the batch
+        rows2 = _pad_to(plan.prompts, bs)
+        p2 = p + self.tcfg.gen_length  # room for any kept prefix; pads are key-masked
+        s2 = ro.sample_text(self.model, self.params, rows2, self.layout, self.text_tok, cfg2,
+                            key, prompt_len=p2)
+        ids2 = prompts_lib.completion_ids(s2.tokens, p2, self.layout)[:len(plan.rows)]
+        return (readback.merge(texts, plan, ids2,
+                               lambda i: ro.decode_text(self.text_tok, i, self.layout)),
+                sum(r < n_real for r in plan.rows))
 
     def draw(self, prompts) -> list[np.ndarray]:
         from mmada_jax.rl import rollout as ro
@@ -139,11 +174,13 @@ class Evaluator:
             items = swe.vqa_items(int(e.n_vqa), split, seed, max_objects=m)
             resp = timed("vqa", lambda: self.answer(items, True))
             results["vqa"] = swe.score_vqa(resp, items)
+            self._note_readback(results["vqa"])
             keep("vqa", items, resp, results["vqa"]["correct"])
         if int(e.n_pope):
             items = swe.pope_items(int(e.n_pope), split, seed, max_objects=m)
             resp = timed("pope", lambda: self.answer(items, True))
             results["pope"] = swe.score_pope(resp, items)
+            self._note_readback(results["pope"])
             keep("pope", items, resp, [p == it["label"] for p, it in
                                        zip(results["pope"]["predictions"], items)])
         images = {}
@@ -174,6 +211,10 @@ class Evaluator:
                     for row in rows:
                         f.write(json.dumps(dict(task=task, **row)) + "\n")
         return dict(results=results, samples=samples, images=images)
+
+    def _note_readback(self, result: dict) -> None:
+        if self.last_readback is not None:
+            result["readback_redecoded"], result["readback_of"] = self.last_readback
 
     def write(self, out_dir, results, samples, images, tag=""):
         from mmada_jax.evals.report import write_report
