@@ -6,6 +6,11 @@ listing's "circle". Over eight GPU runs shape counts were right 0.32-0.82 of the
 counts 0.81-0.91 and "how many shapes" ~1.0 (BENCHMARKS.md): the one count whose target word is
 not the listing's word is the one that fails.
 
+GPU run 9 (BENCHMARKS.md): shape counts 0.64 (SFT) and 0.70 (final) on the test split, inside
+the earlier range, with the same errors ("a circle in the bottom right. Counting the circle
+shapes: there are 0."); VQA 0.906 / 0.914. The token mismatch is not the cause; 'factored'
+stays the default.
+
     # bash benchmarks/gpu_background.sh start \
     #   "gpu|bash benchmarks/gpu_sw_run.sh experiments/sw_gpu_matched.py"
 """

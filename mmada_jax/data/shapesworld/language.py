@@ -129,7 +129,8 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
     shapes"). The SentencePiece vocabulary has "circle" and "circles" as two unrelated tokens, so
     under 'factored' ("Counting the circles") the count has to match a token it never sees in
     the listing; over eight GPU runs shape counts were 0.32-0.82 right against 0.81-0.91 for
-    color counts and ~1.0 for "how many shapes" (BENCHMARKS.md).
+    color counts and ~1.0 for "how many shapes" (BENCHMARKS.md). Measured no better on GPU run
+    9 (shape counts 0.64): the mismatch is not what makes them fail.
     The random draws are the same for every style (same questions and answers).
 
     avoid_pairs: (color, shape) pairs never asked about in a negative existence question. The
