@@ -143,6 +143,21 @@ def test_evaluator_redecodes_after_the_first_sentence_without_the_image(monkeypa
     assert len(calls) == 1 and ev_off.last_readback is None
 
 
+def test_readback_on_a_model_trained_without_readback_rows_warns(caplog):
+    import ml_collections
+    model, params, _ = tiny_model()
+    e = eval_config()
+    e.update(dict(readback="first_sentence", readback_gen_length=8))
+    e.text_sampler.update(dict(gen_length=16, steps=16, block_length=8))
+    setup = types.SimpleNamespace(model=model, layout=L)
+    for prob, warned in ((0.0, True), (0.25, False)):
+        caplog.clear()
+        config = ml_collections.ConfigDict(dict(data=dict(image_size=8, readback_prob=prob)))
+        with caplog.at_level("WARNING"):
+            Evaluator(config, setup, params, TOK, None, e)
+        assert ("trained without readback rows" in caplog.text) == warned
+
+
 def test_bad_readback_settings_are_named(monkeypatch):
     with pytest.raises(ValueError, match="config.eval.readback"):
         _evaluator(monkeypatch, "last_sentence")
