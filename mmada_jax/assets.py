@@ -63,7 +63,8 @@ def shapesworld_corpus(num: int = 3000, seed: int = 0) -> list[str]:
         split = "test" if i % 10 == 0 else "train"  # every color/shape word, held-out ones too
         s = scenes.random_scene(rng, split)
         out.append(language.caption(s, rng))
-        q = language.question(s, rng, style=CORPUS_VQA_COT_STYLES[i % 3])
+        style = CORPUS_VQA_COT_STYLES[i % len(CORPUS_VQA_COT_STYLES)]
+        q = language.question(s, rng, style=style)
         out.append(chat_prompt_text([dict(role="user", content=q["question"])], layout,
                                     think=True).replace(THINK_PREFIX, THINK_PIECE))
         out.append(language.cot_answer(q["cot"], q["answer"]))

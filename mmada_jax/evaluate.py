@@ -93,34 +93,33 @@ class Evaluator:
             key = jax.random.fold_in(self.key, lo)
             s = ro.sample_text(self.model, self.params, ids, self.layout, self.text_tok,
                                self.tcfg, key, prompt_len=int(self.e.prompt_len))
-            texts = s.completions
+            texts = s.completions[:len(part)]
             if with_image and mode == "first_sentence":
-                texts, n = self._read_back(ids, s, texts, jax.random.fold_in(key, 1), len(part))
+                texts, n = self._read_back(ids[:len(part)], s.tokens[:len(part)], texts,
+                                           jax.random.fold_in(key, 1))
                 redone += n
-            out += texts[:len(part)]
+            out += texts
         self.last_readback = (redone, len(items)) if with_image and mode != "none" else None
         return out
 
-    def _read_back(self, prompts, s, texts, key, n_real: int) -> tuple[list[str], int]:
-        """Pass 2 of readback decoding (`sampling.readback`) for one batch of pass-1 samples (the
-        first n_real of them real). Returns (texts, how many of the real ones were re-decoded)."""
+    def _read_back(self, prompts, tokens, texts, key) -> tuple[list[str], int]:
+        """Pass 2 of readback decoding (`sampling.readback`) for a batch's real pass-1 samples
+        (prompt ids, sampled tokens [N, P + G], texts). Returns (texts, how many re-decoded)."""
         from mmada_jax.rl import rollout as ro
         from mmada_jax.sampling import prompts as prompts_lib, readback
         p = int(self.e.prompt_len)
-        answers = prompts_lib.completion_ids(s.tokens, p, self.layout)
+        answers = prompts_lib.completion_ids(tokens, p, self.layout)
         plan = readback.plan(prompts, answers, texts, self.layout, self.text_tok.encode)
         if not plan.rows:
             return texts, 0
-        cfg2 = self.tcfg2
-        bs = len(prompts)  # one compiled shape: pad the re-decoded rows to the batch
-        rows2 = _pad_to(plan.prompts, bs)
+        rows2 = _pad_to(plan.prompts, int(self.e.batch_size))  # one compiled shape per config
         p2 = p + self.tcfg.gen_length  # room for any kept prefix; pads are key-masked
-        s2 = ro.sample_text(self.model, self.params, rows2, self.layout, self.text_tok, cfg2,
-                            key, prompt_len=p2)
+        s2 = ro.sample_text(self.model, self.params, rows2, self.layout, self.text_tok,
+                            self.tcfg2, key, prompt_len=p2)
         ids2 = prompts_lib.completion_ids(s2.tokens, p2, self.layout)[:len(plan.rows)]
         return (readback.merge(texts, plan, ids2,
                                lambda i: ro.decode_text(self.text_tok, i, self.layout)),
-                sum(r < n_real for r in plan.rows))
+                len(plan.rows))
 
     def draw(self, prompts) -> list[np.ndarray]:
         from mmada_jax.rl import rollout as ro
