@@ -1,9 +1,11 @@
 """Do counting answers follow the model's own worked listing? Reads an eval's answers.jsonl
 (factored counting CoTs: "The colors: blue in the top left and red in the center. Counting the
-blue shapes: there is 1.") and reports, over the counting questions:
+blue shapes: there is 1."; filtered ones: "I see blue shapes in the top left and the center.
+Counting the blue shapes: there are 2.") and reports, over the counting questions:
 
   accuracy        final answer right
-  listing_right   the listing names exactly the scene's objects (the attribute asked about)
+  listing_right   the listing names exactly the scene's objects (the attribute asked about;
+                  a filtered listing: exactly the cells of the objects counted)
   follows         final answer == the count the listing implies (right or wrong)
   right_listing_wrong_count   listing right, final answer wrong
   listing_too_long            listings with more entries than the scene has objects (e.g. a
@@ -47,10 +49,17 @@ def target(question: str):
     raise ValueError(f"not a counting question: {question!r}")
 
 
-def listing(response: str, attr: str) -> list[tuple[str | None, str]] | None:
-    """[(attribute value or None, position)] from the first sentence of the worked answer."""
+def listing(response: str, attr: str, value: str | None = None
+            ) -> list[tuple[str | None, str]] | None:
+    """[(attribute value or None, position)] from the first sentence of the worked answer. A
+    filtered listing ("I see blue shapes in ...", "I see no circles.") names only the counted
+    objects' cells: each gets the value the listing names ("blue", "circle"; 'shape' for an
+    unfiltered "I see shapes in ...")."""
     think = response.split("<think>", 1)[-1]
     first = think.strip().split(". ")[0].split(" Counting")[0]
+    if attr != "all" and is_filtered(response):
+        named = filtered_name(response)
+        return [(named, p) for p in re.findall(r"the (" + _POS + r")\b", first)]
     if attr == "all":
         return [(None, p) for p in re.findall(r"the (" + _POS + r")\b", first)]
     if attr == "color" and first.startswith("The colors:"):
@@ -58,6 +67,20 @@ def listing(response: str, attr: str) -> list[tuple[str | None, str]] | None:
     if attr == "shape" and first.startswith("The shapes:"):
         return re.findall(r"a (\w+) in the (" + _POS + r")\b", first)
     return None
+
+
+def is_filtered(response: str) -> bool:
+    """A filtered counting listing: it starts "I see" (factored ones start "The colors:" or
+    "The shapes:")."""
+    return response.split("<think>", 1)[-1].strip().startswith("I see")
+
+
+def filtered_name(response: str) -> str:
+    """What a filtered listing says it lists: "I see no circles." -> 'circle', "I see one blue
+    shape, in ..." -> 'blue'."""
+    m = re.match(r"I see (?:no |one )?(\w+)", response.split("<think>", 1)[-1].strip())
+    named = m.group(1) if m else ""
+    return named[:-1] if named.endswith("s") else named
 
 
 def truth(scene: sc.Scene, attr: str) -> list[tuple[str | None, str]]:
@@ -77,7 +100,7 @@ def analyse(rows, items) -> dict:
                              f"{it['question']!r} (wrong --n, --seed or --max_objects?)")
         attr, value = target(it["question"])
         final = language.extract_answer(r["response"] or "")
-        lst = listing(r["response"] or "", attr)
+        lst = listing(r["response"] or "", attr, value)
         n += 1
         right += final == it["answer"]
         tally = by_target.setdefault(attr, [0, 0])
@@ -86,9 +109,15 @@ def analyse(rows, items) -> dict:
         if lst is None:
             continue
         parsed += 1
-        implied = len(lst) if attr == "all" else sum(v == value for v, _ in lst)
+        filtered = attr != "all" and is_filtered(r["response"] or "")
+        # a filtered listing is the count's own list: its length is the count it implies
+        implied = len(lst) if attr == "all" or filtered else sum(v == value for v, _ in lst)
         true_lst = truth(sc.Scene.from_json(it["scene"]), attr)
+        if filtered:  # only the counted objects, named as asked
+            true_lst = [t for t in true_lst if t[0] == value]
         ok = sorted(lst, key=str) == sorted(true_lst, key=str)
+        if filtered:  # "I see no circles" asked for squares is wrong even with nothing listed
+            ok = ok and filtered_name(r["response"] or "") == value
         too_long += len(lst) > len(true_lst)
         lst_ok += ok
         follows += final == str(implied)

@@ -11,7 +11,8 @@
 # re-evaluations of the SFT checkpoint while it is still on the machine (checkpoints do not come
 # back), 'NAME:EVAL_SETS;NAME:EVAL_SETS', e.g.
 #   PROBES='b4:text_sampler.block_length=4;t07:text_sampler.temperature=0.7'
-# writes sft/probe_NAME/ and its count consistency in sft/count_consistency.txt.
+# writes S/probe_NAME/ and its count consistency in S/count_consistency.txt for each stage S in
+# PROBE_STAGES (default 'sft'; 'sft grpo' probes the final model too).
 # Writes under WORKDIR (the demo's workdir), per stage S in sft, grpo:
 #   S/eval/                 the demo's eval on the test split (held-out pairs in every scene)
 #   S/eval_train/           VQA on train-split scenes (no held-out pair): in-distribution accuracy
@@ -31,12 +32,14 @@ for s in sft grpo; do
       --split train; } > $W/$s/count_consistency.txt 2>&1
 done
 IFS=';' read -ra probes <<< "${PROBES:-}"
-for p in "${probes[@]}"; do
-  name=${p%%:*}; sets=()
-  for kv in ${p#*:}; do sets+=(--set "$kv"); done
-  python3 benchmarks/eval_demo_stage.py --config "$cfg" --workdir $W --stage sft "${sets[@]}" \
-    --set n_reasoning=0 --set n_vqa=$N --set n_pope=0 --set n_t2i_per_tag=0 --set n_wise=0 \
-    --out $W/sft/probe_$name
-  python3 benchmarks/count_consistency.py $W/sft/probe_$name/answers.jsonl --max_objects $M \
-    >> $W/sft/count_consistency.txt 2>&1
+for s in ${PROBE_STAGES:-sft}; do
+  for p in "${probes[@]}"; do
+    name=${p%%:*}; sets=()
+    for kv in ${p#*:}; do sets+=(--set "$kv"); done
+    python3 benchmarks/eval_demo_stage.py --config "$cfg" --workdir $W --stage $s "${sets[@]}" \
+      --set n_reasoning=0 --set n_vqa=$N --set n_pope=0 --set n_t2i_per_tag=0 --set n_wise=0 \
+      --out $W/$s/probe_$name
+    python3 benchmarks/count_consistency.py $W/$s/probe_$name/answers.jsonl --max_objects $M \
+      >> $W/$s/count_consistency.txt 2>&1
+  done
 done

@@ -129,12 +129,14 @@ def sw_config(stage: str, variant: str = "cpu"):
                                   max_objects=2))
     elif variant == "ci":  # the smoke test walks the same 1-2 object path
         d.shapesworld.max_objects = 2
-    if variant == "gpu" and stage == "sft":
+    if variant == "gpu" and stage in ("sft", "grpo"):
         # a quarter of the VQA/caption image rows are 'readback' rows: no image, the first part
         # of the worked answer shown, so a count or position can only be read from the listing
         # before it. GPU runs 6-7 with it: final VQA 0.914 / 0.919 against 0.857-0.906 in runs
         # 1-5 without, counts following the model's own listing 85-86% against 76-79%
-        # (BENCHMARKS.md)
+        # (BENCHMARKS.md). UniGRPO trains on rollouts, not on these rows: in its config the
+        # value records that its starting policy learned them (the evaluator reads it to judge
+        # config.eval.readback)
         d.readback_prob = 0.25
     if stage == "pretrain":
         d.mixture = {"t2i": {"sw_t2i": 1.0}, "lm": {"sw_corpus": 1.0}, "mmu": {"sw_caption": 1.0}}

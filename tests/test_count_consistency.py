@@ -17,14 +17,14 @@ cc = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(cc)
 
 
-def _factored(items):
-    """Each item's own question asked of its scene in the factored style (same draws: the eval
-    items use the inventory style, so rebuild the CoT with a matching question)."""
+def _factored(items, style="factored"):
+    """Each item's own question asked of its scene in `style` (same draws: the eval items use
+    the inventory style, so rebuild the CoT with a matching question)."""
     out = []
     for it in items:
         s = sc.Scene.from_json(it["scene"])
         for seed in range(2000):  # find the draw that asks the same counting question
-            q = language.question(s, np.random.default_rng(seed), "count", style="factored")
+            q = language.question(s, np.random.default_rng(seed), "count", style=style)
             if q["question"] == it["question"]:
                 out.append(q)
                 break
@@ -82,3 +82,49 @@ def test_count_consistency_on_hand_made_answers():
     none = cc.analyse(rows(empty_listing), items)
     assert none["follows"] == 1.0 and none["listing_right"] == 0.0
     assert abs(none["accuracy"] - np.mean([q["answer"] == "0" for q in qs])) < 1e-9
+
+
+def test_count_consistency_on_filtered_listings():
+    """Filtered listings name only the counted objects' cells: right ones score 1.0; dropping a
+    listed cell (the count following it) makes the listing wrong and the count follow it."""
+    items = swe.vqa_items(40, "test", 1, max_objects=4)
+    counts = [it for it in items if it["kind"] == "count"]
+    qs = _factored(counts, style="filtered")
+    assert all(q is not None for q in qs)
+
+    def rows(make):
+        qi = iter(qs)
+        return [dict(task="vqa", question=it["question"],
+                     response=make(next(qi)) if it["kind"] == "count" else "")
+                for it in items]
+
+    right = cc.analyse(rows(lambda q: language.cot_answer(q["cot"], q["answer"])), items)
+    assert right["parsed"] == len(counts) and right["accuracy"] == 1.0
+    assert right["listing_right"] == right["follows"] == 1.0
+
+    def drop_last(q):  # "I see circles in A and B." -> "I see circles in A." with count n - 1
+        head, rest = q["cot"].split(". Counting ")
+        if " and " not in head:
+            return language.cot_answer(q["cot"], q["answer"])
+        n = str(int(q["answer"]) - 1)
+        rest = rest.replace(f" {q['answer']}.", f" {n}.")
+        return language.cot_answer(f"{head.rsplit(' and ', 1)[0]}. Counting {rest}", n)
+    def misnamed(q):  # the right cells under another name: "I see circles" asked for squares
+        head, rest = q["cot"].split(". Counting ")
+        other = {"circle": "square", "square": "circle", "triangle": "circle"}
+        words = head.split(" ")
+        word = words[3] if words[2] in ("no", "one") else words[2]
+        root = word[:-1] if word.endswith("s") else word
+        swap = other.get(root, "green" if root != "green" else "blue")
+        head = head.replace(f" {root}", f" {swap}", 1)
+        return language.cot_answer(f"{head}. Counting {rest}", q["answer"])
+    wrong_name = cc.analyse(rows(misnamed), items)
+    assert wrong_name["accuracy"] == wrong_name["follows"] == 1.0
+    n_all = sum(cc.target(it["question"])[0] == "all" for it in counts)  # unfiltered: cells only
+    assert 0 < n_all < len(counts) and wrong_name["right_listing_wrong_count"] == 0
+    assert abs(wrong_name["listing_right"] - n_all / len(counts)) < 1e-9
+    dropped = cc.analyse(rows(drop_last), items)
+    n_multi = sum(" and " in q["cot"].split(". Counting")[0] for q in qs)
+    assert n_multi > 0 and dropped["follows"] == 1.0
+    assert abs(dropped["listing_right"] - (1 - n_multi / len(qs))) < 1e-9
+    assert abs(dropped["accuracy"] - (1 - n_multi / len(qs))) < 1e-9

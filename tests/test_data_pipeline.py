@@ -384,17 +384,18 @@ def test_first_sentence_readback_rows_show_the_listing_and_score_the_rest():
                                 codes_fn=CODES))
 
 
-def test_sw_gpu_readback_experiment_turns_readback_on_for_sft_only(tmp_path):
+def test_sw_gpu_readback_experiment_turns_readback_on_for_sft(tmp_path):
     import os
     from mmada_jax import demo
     from mmada_jax.config import load_config_file
     dc = load_config_file(os.path.join(demo.EXPERIMENTS, "sw_gpu_readback.py"))
     cfgs = {s: demo._stage_config(s, dc.variant, str(tmp_path), dc) for s in demo.STAGES}
     assert cfgs["sft"].data.readback_prob == 0.25
-    assert cfgs["pretrain"].data.readback_prob == 0.0 and cfgs["grpo"].data.readback_prob == 0.0
+    # UniGRPO trains on rollouts; its value records the policy's fine-tuning for the evaluator
+    assert cfgs["pretrain"].data.readback_prob == 0.0 and cfgs["grpo"].data.readback_prob == 0.25
     assert cfgs["sft"].data.readback_cut == "uniform"
     gpu = {s: demo._stage_config(s, "gpu", str(tmp_path)) for s in demo.STAGES}  # the default
-    assert [gpu[s].data.readback_prob for s in demo.STAGES] == [0.0, 0.25, 0.0]
+    assert [gpu[s].data.readback_prob for s in demo.STAGES] == [0.0, 0.25, 0.25]
     assert demo._stage_config("sft", "cpu", str(tmp_path)).data.readback_prob == 0.0
     dc = load_config_file(os.path.join(demo.EXPERIMENTS, "sw_gpu_readback_sentence.py"))
     sft = demo._stage_config("sft", dc.variant, str(tmp_path), dc).data

@@ -353,3 +353,53 @@ def test_matched_vqa_cot_counts_shapes_in_the_listings_own_word():
     with pytest.raises(ValueError, match="vqa_cot"):
         language.vqa_cot_style({"shapesworld": {"vqa_cot": "match"}})
     assert language.vqa_cot_style({"shapesworld": {"vqa_cot": "matched"}}) == "matched"
+
+
+def test_filtered_vqa_cot_lists_only_the_counted_shapes():
+    """'filtered' asks what 'factored' asks; a color or shape count's listing names exactly the
+    cells of the matching objects (checked against the scene), and the answer is its length."""
+    seen = set()
+    for i in range(400):
+        kind = ("count", "count", "color", "position", "exists")[i % 5]
+        s = sc.random_scene(np.random.default_rng(i), "test" if i % 2 else "train")
+        f = language.question(s, np.random.default_rng(7 + i), kind, style="factored")
+        g = language.question(s, np.random.default_rng(7 + i), kind, style="filtered")
+        assert (f["question"], f["answer"]) == (g["question"], g["answer"])
+        m_color = re.fullmatch(r"How many (\w+) shapes are there\?", f["question"])
+        m_shape = re.fullmatch(r"How many (circle|square|triangle)s are there\?", f["question"])
+        if m_color is None and m_shape is None:
+            assert g["cot"] == f["cot"]
+            continue
+        if m_color:
+            match = [o for o in s.objects if o.color == m_color.group(1)]
+        else:
+            match = [o for o in s.objects if o.shape == m_shape.group(1)]
+        listing, counting = g["cot"].split(". Counting ")
+        assert counting == f["cot"].split(". Counting ")[1]
+        cells = re.findall(r"the ((?:top|middle|bottom|center)(?: (?:left|right))?)\b", listing)
+        want = [sc.position_name(o.row, o.col) for o in sorted(match, key=lambda o: o.cell)]
+        assert cells == want, (listing, want)
+        assert int(g["answer"]) == len(want)
+        form = ("none" if not want else "one" if len(want) == 1 else "many")
+        assert listing.startswith({"none": "I see no ", "one": "I see one ",
+                                   "many": "I see "}[form])
+        seen.add((form, "color" if m_color else "shape"))
+    assert len(seen) == 6, seen  # every listing form for both kinds of count
+    assert language.vqa_cot_style({"shapesworld": {"vqa_cot": "filtered"}}) == "filtered"
+
+
+@pytest.mark.parametrize("name,style", [("sw_gpu_matched.py", "matched"),
+                                        ("sw_gpu_filtered.py", "filtered")])
+def test_cot_style_experiments_set_their_style_in_every_stage(tmp_path, name, style):
+    """The experiment files load and switch the VQA CoT for all three stages (pretraining has no
+    VQA rows, but the stages' data configs stay one run's), leaving the gpu default's readback
+    rows in place."""
+    import os
+    from mmada_jax import demo
+    from mmada_jax.config import load_config_file
+    dc = load_config_file(os.path.join(demo.EXPERIMENTS, name))
+    cfgs = {s: demo._stage_config(s, dc.variant, str(tmp_path), dc) for s in demo.STAGES}
+    assert dc.variant == "gpu"
+    assert {s: language.vqa_cot_style(c.data) for s, c in cfgs.items()} == dict.fromkeys(
+        demo.STAGES, style)
+    assert cfgs["sft"].data.readback_prob == 0.25
