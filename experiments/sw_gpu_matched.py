@@ -16,9 +16,5 @@ stays the default.
 """
 
 def get_config(arg=None):
-    from mmada_jax.demo import demo_config
-    c = demo_config("gpu")
-    for stage in ("pretrain", "sft", "grpo"):
-        c.stage_overrides[stage] = ";".join(
-            s for s in (c.stage_overrides[stage], "data.shapesworld.vqa_cot=matched") if s)
-    return c
+    from mmada_jax.demo import add_stage_override, demo_config
+    return add_stage_override(demo_config("gpu"), "data.shapesworld.vqa_cot=matched")

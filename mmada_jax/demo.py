@@ -78,6 +78,14 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     return c
 
 
+def add_stage_override(dc, setting: str, stages=STAGES) -> ml_collections.ConfigDict:
+    """Append 'key=value' to `dc.stage_overrides` of each stage in `stages` (after what is
+    there): how an experiment file changes one setting of the demo's runs. Returns `dc`."""
+    for stage in stages:
+        dc.stage_overrides[stage] = ";".join(s for s in (dc.stage_overrides[stage], setting) if s)
+    return dc
+
+
 def _stage_config(stage: str, variant: str, workdir: str, dc=None):
     from mmada_jax.config import load_config_file
     cfg = load_config_file(os.path.join(EXPERIMENTS, f"sw_{stage}.py"), variant)

@@ -403,3 +403,40 @@ def test_cot_style_experiments_set_their_style_in_every_stage(tmp_path, name, st
     assert {s: language.vqa_cot_style(c.data) for s, c in cfgs.items()} == dict.fromkeys(
         demo.STAGES, style)
     assert cfgs["sft"].data.readback_prob == 0.25
+
+
+def test_add_stage_override_appends_per_stage():
+    from mmada_jax import demo
+    dc = demo.add_stage_override(demo.demo_config("gpu"), "optim.lr=1e-3", ("sft",))
+    dc = demo.add_stage_override(dc, "train.seed=4")
+    assert dict(dc.stage_overrides) == dict(pretrain="train.seed=4", grpo="train.seed=4",
+                                            sft="optim.lr=1e-3;train.seed=4")
+
+
+def test_vqa_cot_styles_are_a_registry_a_fork_can_extend():
+    """A new style is a registered subclass; `question` and the config check pick it up by name,
+    its questions and answers are the base style's, and names are unique."""
+    from mmada_jax.data.shapesworld import vqa_cot
+
+    @vqa_cot.register_vqa_cot("test_numbered")
+    class Numbered(vqa_cot.FactoredCot):
+        def count_noun(self, attr, plural, singular):
+            return f"{plural} one by one"
+
+    try:
+        assert language.vqa_cot_style({"shapesworld": {"vqa_cot": "test_numbered"}})
+        for i in range(60):
+            s = sc.random_scene(np.random.default_rng(i))
+            f = language.question(s, np.random.default_rng(i), "count", style="factored")
+            g = language.question(s, np.random.default_rng(i), "count", style="test_numbered")
+            assert (g["question"], g["answer"]) == (f["question"], f["answer"])
+            head, tail = f["cot"].split(" Counting the ")
+            noun, rest = tail.split(":", 1)
+            assert g["cot"] == f"{head} Counting the {noun} one by one:{rest}"
+        with pytest.raises(ValueError, match="already registered"):
+            vqa_cot.register_vqa_cot("factored")(vqa_cot.FactoredCot)
+    finally:
+        del vqa_cot.VQA_COTS["test_numbered"]
+    with pytest.raises(ValueError, match="test_numbered.*unknown"):
+        language.question(sc.random_scene(np.random.default_rng(0)), np.random.default_rng(0),
+                          "count", style="test_numbered")

@@ -81,7 +81,7 @@ class ShapesWorldComponent:
         self.arith_cot = arith_cot
         if vqa_cot not in language.VQA_COT_STYLES:
             raise ValueError(f"shapesworld component: vqa_cot {vqa_cot!r} unknown; known "
-                             f"{language.VQA_COT_STYLES}")
+                             f"{tuple(language.VQA_COT_STYLES)}")
         self.vqa_cot = vqa_cot
         self.use_tfds, self.data_dir, self.build_if_missing = use_tfds, data_dir, build_if_missing
         self.builder_kwargs = dict(image_size=image_size, num_train=num_train, num_test=num_test,
