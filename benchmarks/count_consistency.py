@@ -1,4 +1,4 @@
-"""Do counting answers follow the model's own worked listing? Reads an eval's answers.jsonl
+"""Do counting and position answers follow the model's own worked listing? Reads an eval's answers.jsonl
 (factored counting CoTs: "The colors: blue in the top left and red in the center. Counting the
 blue shapes: there is 1."; filtered ones: "I see blue shapes in the top left and the center.
 Counting the blue shapes: there are 2.") and reports, over the counting questions:
@@ -128,6 +128,47 @@ def analyse(rows, items) -> dict:
                 accuracy_by_target={a: k / q for a, (q, k) in sorted(by_target.items())})
 
 
+def inventory_entries(response: str) -> list[tuple[str, str, str, str]]:
+    """[(size, color, shape, cell)] of the inventory a worked answer starts with ("I see a large
+    red square in the middle left and a small purple circle in the center.")."""
+    first = response.split("<think>", 1)[-1].strip().split(". ")[0]
+    return re.findall(r"a (\w+) (\w+) (\w+) in the (" + _POS + r")\b", first)
+
+
+def analyse_positions(rows, items) -> dict:
+    """Do position answers ("Where is the small red square?") follow the inventory before them?
+
+      asked_listed   the asked object is in the inventory (size, color and shape as asked)
+      listing_right  the inventory names exactly the scene's objects and cells
+      follows        the answer is the cell the inventory gives the asked object
+      last_cell      the answer is the last listed object's cell (the guess a model makes
+                     when it does not look the object up: GPU run 10's readback probe)
+    """
+    n = right = asked_listed = lst_ok = follows = last = 0
+    for r, it in zip(rows, items):
+        if it["kind"] != "position":
+            continue
+        m = re.match(r"Where is the (\w+) (\w+) (\w+)\?", it["question"])
+        if m is None:
+            raise ValueError(f"not a position question: {it['question']!r}")
+        asked = m.groups()
+        response = r["response"] or ""
+        final = language.extract_answer(response)
+        entries = inventory_entries(response)
+        objs = sc.Scene.from_json(it["scene"]).objects
+        true = sorted((o.size, o.color, o.shape, sc.position_name(o.row, o.col)) for o in objs)
+        cells = [e[3] for e in entries if e[:3] == asked]
+        n += 1
+        right += final == it["answer"]
+        asked_listed += bool(cells)
+        lst_ok += sorted(entries) == true
+        follows += final in cells  # any listed object that fits the description
+        last += bool(entries) and final == entries[-1][3]
+    return dict(position_questions=n, accuracy=right / max(n, 1),
+                asked_listed=asked_listed / max(n, 1), listing_right=lst_ok / max(n, 1),
+                follows=follows / max(n, 1), last_cell=last / max(n, 1))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("answers", nargs="+", help="answers.jsonl files (one eval each)")
@@ -143,6 +184,9 @@ def main():
         res["accuracy_by_target"] = {a: round(v, 3) for a, v in res["accuracy_by_target"].items()}
         print(path, json.dumps({k: round(v, 3) if isinstance(v, float) else v
                                 for k, v in res.items()}))
+        pos = analyse_positions(rows, items)
+        print(path, "positions", json.dumps({k: round(v, 3) if isinstance(v, float) else v
+                                             for k, v in pos.items()}))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ with a wrong count, and wrong listings that the count follows."""
 
 import importlib.util
 import os
+import re
 
 import numpy as np
 
@@ -128,3 +129,60 @@ def test_count_consistency_on_filtered_listings():
     assert n_multi > 0 and dropped["follows"] == 1.0
     assert abs(dropped["listing_right"] - (1 - n_multi / len(qs))) < 1e-9
     assert abs(dropped["accuracy"] - (1 - n_multi / len(qs))) < 1e-9
+
+
+def test_position_consistency_on_hand_made_answers():
+    """analyse_positions: the true worked answers follow their inventory; answering the last
+    listed cell is counted as such; dropping the asked object from the inventory is seen."""
+    def ambiguous(it):  # two objects fit the question's description
+        s = sc.Scene.from_json(it["scene"])
+        asked = it["question"][len("Where is the "):-1]
+        return sum(f"{o.size} {o.color} {o.shape}" == asked for o in s.objects) > 1
+    items = [it for it in swe.vqa_items(60, "test", 2, max_objects=4)
+             if it["kind"] != "position" or not ambiguous(it)]
+    pos = [it for it in items if it["kind"] == "position"]
+    assert len(pos) >= 10
+
+    def rows(make):
+        return [dict(task="vqa", question=it["question"],
+                     response=make(it) if it["kind"] == "position" else "") for it in items]
+
+    def true_cot(it):
+        s = sc.Scene.from_json(it["scene"])
+        for seed in range(3000):
+            q = language.question(s, np.random.default_rng(seed), "position", style="factored")
+            if q["question"] == it["question"]:
+                return q
+        raise AssertionError(it["question"])
+    cots = {it["question"] + it["scene"]: true_cot(it) for it in pos}
+
+    def right(it):
+        q = cots[it["question"] + it["scene"]]
+        return language.cot_answer(q["cot"], q["answer"])
+    ok = cc.analyse_positions(rows(right), items)
+    assert ok["position_questions"] == len(pos)
+    assert ok["accuracy"] == ok["asked_listed"] == ok["listing_right"] == ok["follows"] == 1.0
+    n_last = sum(sc.Scene.from_json(it["scene"]).objects and
+                 cc.inventory_entries(right(it))[-1][3] == it["answer"] for it in pos)
+    assert abs(ok["last_cell"] - n_last / len(pos)) < 1e-9
+
+    def last_cell(it):
+        q = cots[it["question"] + it["scene"]]
+        cell = cc.inventory_entries(q["cot"])[-1][3]
+        return language.cot_answer(q["cot"].rsplit(" is in the ", 1)[0] + f" is in the {cell}.",
+                                   cell)
+    lc = cc.analyse_positions(rows(last_cell), items)
+    assert lc["last_cell"] == 1.0 and lc["listing_right"] == 1.0
+    assert abs(lc["accuracy"] - n_last / len(pos)) < 1e-9 and lc["follows"] == lc["accuracy"]
+
+    def unlisted(it):  # the inventory leaves the asked object out
+        q = cots[it["question"] + it["scene"]]
+        asked = it["question"][len("Where is the "):-1]
+        head, rest = q["cot"].split(". ", 1)
+        parts = [p for p in re.split(r", | and ", head[len("I see "):]) if not p.startswith(
+            f"a {asked} ")]
+        head = "I see " + (", ".join(parts) if parts else "nothing")
+        return language.cot_answer(f"{head}. {rest}", q["answer"])
+    ul = cc.analyse_positions(rows(unlisted), items)
+    assert ul["asked_listed"] == ul["follows"] == ul["listing_right"] == 0.0
+    assert ul["accuracy"] == 1.0
