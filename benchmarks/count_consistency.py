@@ -12,6 +12,8 @@ Counting the blue shapes: there are 2.") and reports, over the counting question
                               cell written twice: "the bottom right and the bottom right")
   accuracy_by_target          accuracy per question form: 'all' ("How many shapes"), 'color'
                               ("How many red shapes"), 'shape' ("How many circles")
+  right_by_answer             'right/questions' per form and true count ('shape=2': "How many
+                              circles" where there are two)
 
     python benchmarks/count_consistency.py runs/sw_gpu/sft/eval/answers.jsonl --max_objects 4
 
@@ -91,7 +93,7 @@ def truth(scene: sc.Scene, attr: str) -> list[tuple[str | None, str]]:
 
 def analyse(rows, items) -> dict:
     n = right = lst_ok = follows = rl_wc = parsed = too_long = 0
-    by_target = {}  # attr -> [questions, right]
+    by_target, by_answer = {}, {}  # attr / 'attr=answer' -> [questions, right]
     for r, it in zip(rows, items):
         if it["kind"] != "count":
             continue
@@ -103,9 +105,10 @@ def analyse(rows, items) -> dict:
         lst = listing(r["response"] or "", attr, value)
         n += 1
         right += final == it["answer"]
-        tally = by_target.setdefault(attr, [0, 0])
-        tally[0] += 1
-        tally[1] += final == it["answer"]
+        for key, table in ((attr, by_target), (f"{attr}={it['answer']}", by_answer)):
+            tally = table.setdefault(key, [0, 0])
+            tally[0] += 1
+            tally[1] += final == it["answer"]
         if lst is None:
             continue
         parsed += 1
@@ -125,7 +128,8 @@ def analyse(rows, items) -> dict:
     return dict(count_questions=n, accuracy=right / max(n, 1), parsed=parsed,
                 listing_right=lst_ok / max(parsed, 1), follows=follows / max(parsed, 1),
                 right_listing_wrong_count=rl_wc, listing_too_long=too_long,
-                accuracy_by_target={a: k / q for a, (q, k) in sorted(by_target.items())})
+                accuracy_by_target={a: k / q for a, (q, k) in sorted(by_target.items())},
+                right_by_answer={a: f"{k}/{q}" for a, (q, k) in sorted(by_answer.items())})
 
 
 def inventory_entries(response: str) -> list[tuple[str, str, str, str]]:

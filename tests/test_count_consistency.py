@@ -57,6 +57,10 @@ def test_count_consistency_on_hand_made_answers():
     forms = {cc.target(it["question"])[0] for it in counts}
     assert set(right["accuracy_by_target"]) == forms and len(forms) >= 2
     assert all(v == 1.0 for v in right["accuracy_by_target"].values())
+    per_answer = right["right_by_answer"]
+    assert sum(int(v.split("/")[1]) for v in per_answer.values()) == len(counts)
+    assert all(k.split("=")[0] in forms and v.split("/")[0] == v.split("/")[1]
+               for k, v in per_answer.items())
 
     def repeat_last(q):  # a listing of several entries writes its last one twice
         head, rest = q["cot"].split(". ", 1)
@@ -72,6 +76,7 @@ def test_count_consistency_on_hand_made_answers():
         wrong = str(int(q["answer"]) + 1)
         return language.cot_answer(q["cot"].replace(f" {q['answer']}.", f" {wrong}."), wrong)
     bad = cc.analyse(rows(off_by_one), items)
+    assert all(v.startswith("0/") for v in bad["right_by_answer"].values())
     assert bad["accuracy"] == bad["follows"] == 0.0 and bad["listing_right"] == 1.0
     assert bad["right_listing_wrong_count"] == len(counts)
 
