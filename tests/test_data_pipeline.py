@@ -401,3 +401,22 @@ def test_sw_gpu_readback_experiment_turns_readback_on_for_sft(tmp_path):
     sft = demo._stage_config("sft", dc.variant, str(tmp_path), dc).data
     assert (sft.readback_prob, sft.readback_cut, sft.readback_min_prefix) == (
         0.25, "first_sentence", 0.3)
+
+
+@pytest.mark.parametrize("style,head", [("factored", ("The colors:", "The shapes:")),
+                                        ("filtered", ("I see ",))])
+def test_vqa_cot_style_reaches_the_training_rows(style, head):
+    """config.data.shapesworld.vqa_cot picks how the mmu rows' counting answers are written."""
+    import re
+    c = make_config()
+    c.seq_len, c.tasks.mmu.batch_size = 400, 16  # byte tokens: whole answers fit the row
+    c.data.shapesworld.vqa_cot = style
+    src = build_batch_source(c, LAYOUT, codes_fn=CODES)
+    seen = 0
+    for _ in range(4):
+        for toks in next(src)["mmu"]["tokens"]:
+            text = bytes(int(t) for t in toks if t < 256).decode()
+            if re.search(r"How many (\w+ shapes are|circles|squares|triangles)", text):
+                assert text.split("<think> ", 1)[1].startswith(head), text
+                seen += 1
+    assert seen >= 2
