@@ -325,17 +325,24 @@ def test_max_objects_bounds_every_scene_source():
         swe.t2i_item("counting", rng, "test", max_objects=1)
 
 
+def _factored_and(style: str, seed: int, n: int = 400):
+    """(scene, factored question, `style` question) for n scenes of both splits, mostly counts;
+    both styles must ask the same question with the same answer (same draws)."""
+    for i in range(n):
+        kind = ("count", "count", "color", "position", "exists")[i % 5]
+        s = sc.random_scene(np.random.default_rng(i), "test" if i % 2 else "train")
+        f = language.question(s, np.random.default_rng(seed + i), kind, style="factored")
+        g = language.question(s, np.random.default_rng(seed + i), kind, style=style)
+        assert (f["question"], f["answer"]) == (g["question"], g["answer"])
+        yield s, f, g
+
+
 def test_matched_vqa_cot_counts_shapes_in_the_listings_own_word():
     """'matched' asks what 'factored' asks with the same listings; only a shape count's counting
     sentence differs: it names the shape in the singular word its listing uses ("Counting the
     circle shapes"), and the answer is the number of listing entries with that word."""
     changed = 0
-    for i in range(400):
-        kind = ("count", "count", "color", "position", "exists")[i % 5]
-        s = sc.random_scene(np.random.default_rng(i), "test" if i % 2 else "train")
-        f = language.question(s, np.random.default_rng(3 + i), kind, style="factored")
-        m = language.question(s, np.random.default_rng(3 + i), kind, style="matched")
-        assert (f["question"], f["answer"]) == (m["question"], m["answer"])
+    for _, f, m in _factored_and(style="matched", seed=3):
         shape = re.fullmatch(r"How many (circle|square|triangle)s are there\?", f["question"])
         if shape is None:
             assert m["cot"] == f["cot"]
@@ -359,12 +366,7 @@ def test_filtered_vqa_cot_lists_only_the_counted_shapes():
     """'filtered' asks what 'factored' asks; a color or shape count's listing names exactly the
     cells of the matching objects (checked against the scene), and the answer is its length."""
     seen = set()
-    for i in range(400):
-        kind = ("count", "count", "color", "position", "exists")[i % 5]
-        s = sc.random_scene(np.random.default_rng(i), "test" if i % 2 else "train")
-        f = language.question(s, np.random.default_rng(7 + i), kind, style="factored")
-        g = language.question(s, np.random.default_rng(7 + i), kind, style="filtered")
-        assert (f["question"], f["answer"]) == (g["question"], g["answer"])
+    for s, f, g in _factored_and(style="filtered", seed=7):
         m_color = re.fullmatch(r"How many (\w+) shapes are there\?", f["question"])
         m_shape = re.fullmatch(r"How many (circle|square|triangle)s are there\?", f["question"])
         if m_color is None and m_shape is None:
