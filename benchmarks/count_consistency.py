@@ -51,8 +51,7 @@ def target(question: str):
     raise ValueError(f"not a counting question: {question!r}")
 
 
-def listing(response: str, attr: str, value: str | None = None
-            ) -> list[tuple[str | None, str]] | None:
+def listing(response: str, attr: str) -> list[tuple[str | None, str]] | None:
     """[(attribute value or None, position)] from the first sentence of the worked answer. A
     filtered listing ("I see blue shapes in ...", "I see no circles.") names only the counted
     objects' cells: each gets the value the listing names ("blue", "circle"; 'shape' for an
@@ -101,8 +100,9 @@ def analyse(rows, items) -> dict:
             raise ValueError(f"answers and regenerated items differ: {r['question']!r} vs "
                              f"{it['question']!r} (wrong --n, --seed or --max_objects?)")
         attr, value = target(it["question"])
-        final = language.extract_answer(r["response"] or "")
-        lst = listing(r["response"] or "", attr, value)
+        response = r["response"] or ""
+        final = language.extract_answer(response)
+        lst = listing(response, attr)
         n += 1
         right += final == it["answer"]
         for key, table in ((attr, by_target), (f"{attr}={it['answer']}", by_answer)):
@@ -112,7 +112,7 @@ def analyse(rows, items) -> dict:
         if lst is None:
             continue
         parsed += 1
-        filtered = attr != "all" and is_filtered(r["response"] or "")
+        filtered = attr != "all" and is_filtered(response)
         # a filtered listing is the count's own list: its length is the count it implies
         implied = len(lst) if attr == "all" or filtered else sum(v == value for v, _ in lst)
         true_lst = truth(sc.Scene.from_json(it["scene"]), attr)
@@ -120,7 +120,7 @@ def analyse(rows, items) -> dict:
             true_lst = [t for t in true_lst if t[0] == value]
         ok = sorted(lst, key=str) == sorted(true_lst, key=str)
         if filtered:  # "I see no circles" asked for squares is wrong even with nothing listed
-            ok = ok and filtered_name(r["response"] or "") == value
+            ok = ok and filtered_name(response) == value
         too_long += len(lst) > len(true_lst)
         lst_ok += ok
         follows += final == str(implied)
