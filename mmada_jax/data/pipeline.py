@@ -35,7 +35,9 @@ config.data keys read (see `data_config()` for defaults):
                     passed to the builder.
   shapesworld       {use_tfds, split, num_train, num_test, knowledge_fraction, arith_max_steps,
                     arith_max_start, arith_max_add, arith_cot ('full' | 'equations'),
-                    vqa_cot ('inventory' | 'factored' | 'counted' | 'matched': language.question), max_objects}.
+                    vqa_cot (a registered style: vqa_cot.py), vqa_kind_weights / vqa_count_weights
+                    ({name: weight}: how often each training question kind / count target is
+                    asked; {} uniform), max_objects}.
   components        name -> {kind: shapesworld|jsonl|image_caption|text, ...kind's args,
                     codes_cache: path prefix of a CodeCache ('' for none)}.
   mixture           task -> {component name: weight}.
@@ -78,7 +80,7 @@ def data_config() -> ml_collections.ConfigDict:
         shapesworld=dict(use_tfds=True, split="train", num_train=20000, num_test=1000,
                          knowledge_fraction=0.2, arith_max_steps=3, arith_max_start=20,
                          arith_max_add=15, arith_cot="full", vqa_cot="inventory",
-                         max_objects=4),
+                         vqa_kind_weights={}, vqa_count_weights={}, max_objects=4),
         components={}, mixture={},
     ))
 
@@ -122,6 +124,8 @@ def make_component(name: str, spec, d):
                   knowledge_fraction=sw.knowledge_fraction,
                   max_objects=int(_get(sw, "max_objects", 4)),
                   arith_cot=sw_reasoning.cot_style(d), vqa_cot=sw_language.vqa_cot_style(d),
+                  **dict(zip(("vqa_kind_weights", "vqa_count_weights"),
+                             sw_language.question_weights(d))),
                   **{f"arith_{k}": v for k, v in sw_reasoning.difficulty(d).items()})
         kw.update(spec)
         return sw_tasks.ShapesWorldComponent(**kw)

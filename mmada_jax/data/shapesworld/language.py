@@ -21,6 +21,34 @@ def _pick(rng, options):
     return options[int(rng.integers(len(options)))]
 
 
+QUESTION_KINDS = ("count", "color", "position", "exists", "caption")
+COUNT_TARGETS = ("all", "color", "shape")
+
+
+def check_weights(weights, known: tuple, what: str) -> dict:
+    """`weights` (name -> weight >= 0, some > 0) checked against `known`; {} or None -> {}
+    (a uniform pick). Errors name `what` (the config key)."""
+    w = dict(weights or {})
+    unknown = sorted(set(w) - set(known))
+    if unknown:
+        raise ValueError(f"{what}: unknown {unknown}; known {known}")
+    bad = {k: v for k, v in w.items() if not (float(v) >= 0.0)}
+    if bad:
+        raise ValueError(f"{what}: weights must be >= 0, got {bad}")
+    if w and sum(float(v) for v in w.values()) <= 0:
+        raise ValueError(f"{what}: weights {w} sum to 0")
+    return {k: float(v) for k, v in w.items()}
+
+
+def _pick_weighted(rng, options: tuple, weights: dict | None):
+    """A uniform `_pick` when `weights` is empty (the same draws as before weights existed);
+    else options drawn in proportion to their weight (a missing option weighs 0)."""
+    if not weights:
+        return _pick(rng, options)
+    p = np.array([weights.get(o, 0.0) for o in options], np.float64)
+    return options[int(rng.choice(len(options), p=p / p.sum()))]
+
+
 def object_phrase(o: sc.Obj, rng: np.random.Generator) -> str:
     pos = sc.position_name(o.row, o.col)
     art = "an" if o.size[0] in "aeiou" else "a"
@@ -56,8 +84,20 @@ def vqa_cot_style(data_cfg) -> str:
     return style
 
 
+def question_weights(data_cfg) -> tuple[dict, dict]:
+    """(`config.data.shapesworld.vqa_kind_weights`, `...vqa_count_weights`), checked: which
+    training questions are asked how often (empty: uniform, as before the fields existed)."""
+    sw = data_cfg.get("shapesworld", {}) if data_cfg is not None else {}
+    def read(key, known):
+        w = sw.get(key, None) or {}
+        w = w.to_dict() if hasattr(w, "to_dict") else dict(w)
+        return check_weights(w, known, f"config.data.shapesworld.{key}")
+    return read("vqa_kind_weights", QUESTION_KINDS), read("vqa_count_weights", COUNT_TARGETS)
+
+
 def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
-             style: str = "inventory", avoid_pairs=frozenset()) -> dict:
+             style: str = "inventory", avoid_pairs=frozenset(), kind_weights=None,
+             count_weights=None) -> dict:
     """A question about the scene: {kind, question, cot, answer}. `answer` is the short final
     answer; the assistant text is `<think> {cot} </think> {answer}` (see `cot_answer`).
 
@@ -69,13 +109,18 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
     avoid_pairs: (color, shape) pairs never asked about in a negative existence question. The
     training split passes `scenes.HELD_OUT_COMBOS`: those pairs are absent from every training
     scene, so asking about them there would only ever teach "no" for exactly the pairs the test
-    split asks about (a GPU run's POPE recall was 0.55 with precision 0.93)."""
+    split asks about (a GPU run's POPE recall was 0.55 with precision 0.93).
+
+    kind_weights / count_weights: {name: weight} over QUESTION_KINDS (when `kind` is None) and
+    over what a count counts (COUNT_TARGETS); empty or None draws uniformly."""
     cot_style = vqa_cot.get_vqa_cot(style)
-    kind = kind or _pick(rng, ("count", "color", "position", "exists", "caption"))
+    kind = kind or _pick_weighted(rng, QUESTION_KINDS,
+                                  check_weights(kind_weights, QUESTION_KINDS, "kind_weights"))
     objs = list(scene.objects)
     inv = inventory(objs)
     if kind == "count":
-        attr = _pick(rng, ("all", "color", "shape"))
+        attr = _pick_weighted(rng, COUNT_TARGETS,
+                              check_weights(count_weights, COUNT_TARGETS, "count_weights"))
         if attr == "all":
             q, match, plural, singular = "How many shapes are in the image?", (lambda o: True), \
                 "shapes", "shape"

@@ -72,7 +72,7 @@ class ShapesWorldComponent:
                  num_test: int = 1000, seed: int = 0, knowledge_fraction: float = 0.2,
                  arith_max_steps: int = 3, arith_max_start: int = 20, arith_max_add: int = 15,
                  max_objects: int = scenes.MAX_OBJECTS, arith_cot: str = "full",
-                 vqa_cot: str = "inventory"):
+                 vqa_cot: str = "inventory", vqa_kind_weights=None, vqa_count_weights=None):
         if task not in self.TASKS:
             raise ValueError(f"shapesworld component: task {task!r} unknown; known {self.TASKS}")
         self.task, self.split = task, split
@@ -83,6 +83,10 @@ class ShapesWorldComponent:
             raise ValueError(f"shapesworld component: vqa_cot {vqa_cot!r} unknown; known "
                              f"{tuple(language.VQA_COT_STYLES)}")
         self.vqa_cot = vqa_cot
+        self.vqa_kind_weights = language.check_weights(
+            vqa_kind_weights, language.QUESTION_KINDS, "shapesworld component: vqa_kind_weights")
+        self.vqa_count_weights = language.check_weights(
+            vqa_count_weights, language.COUNT_TARGETS, "shapesworld component: vqa_count_weights")
         self.use_tfds, self.data_dir, self.build_if_missing = use_tfds, data_dir, build_if_missing
         self.builder_kwargs = dict(image_size=image_size, num_train=num_train, num_test=num_test,
                                    seed=seed, knowledge_fraction=knowledge_fraction,
@@ -133,7 +137,9 @@ class ShapesWorldComponent:
                 dict(role="assistant", content=language.caption(scene, rng))])
         # training never asks about the held-out pairs (they would only ever be answered "no")
         avoid = scenes.HELD_OUT_COMBOS if self.split == "train" else frozenset()
-        q = language.question(scene, rng, style=self.vqa_cot, avoid_pairs=avoid)
+        q = language.question(scene, rng, style=self.vqa_cot, avoid_pairs=avoid,
+                              kind_weights=self.vqa_kind_weights,
+                              count_weights=self.vqa_count_weights)
         return dict(kind="chat", think=True, image=img, messages=[
             dict(role="user", content=q["question"]),
             dict(role="assistant", content=language.cot_answer(q["cot"], q["answer"]))])
