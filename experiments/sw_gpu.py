@@ -1,7 +1,7 @@
 """The longer ShapesWorld run for one GPU: every stage at the 'gpu' sizes (its step caps, 20000
 pretraining + 12000 fine-tuning + 300 UniGRPO steps, take about half an hour on one H100; with
 the budgets in BENCHMARKS.md, 22-24 minutes: reasoning 0.95-0.99, GenEval-style 0.85-0.97, VQA
-0.84-0.92 on the test split over ten runs).
+0.80-0.92 on the test split over twelve runs).
 
     python -m mmada_jax.demo --workdir runs/sw_gpu --config experiments/sw_gpu.py
 """

@@ -10,6 +10,9 @@ model then answered position questions with the last listed object's cell 110 of
 counted worse (0.70 against 0.78): it does not look things up in its own text, it reads them off
 the image. 'filtered' leaves the matching to the image, where listings are 86-97% right.
 
+Result (GPU run 11, BENCHMARKS.md): worse. VQA 0.802 (SFT 0.818), counting 0.70, position 0.77;
+"how many circles" with none present is answered with invented circles (5 of 21 right).
+
     # bash benchmarks/gpu_background.sh start \
     #   "gpu|bash benchmarks/gpu_sw_run.sh experiments/sw_gpu_filtered.py"
 """

@@ -442,3 +442,87 @@ def test_vqa_cot_styles_are_a_registry_a_fork_can_extend():
     with pytest.raises(ValueError, match="test_numbered.*unknown"):
         language.question(sc.random_scene(np.random.default_rng(0)), np.random.default_rng(0),
                           "count", style="test_numbered")
+
+
+def _draws(n, seed=0, **weights):
+    """(question kind, count target) of n training questions drawn with `weights`."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        q = language.question(sc.random_scene(rng), rng, style="factored", **weights)
+        target = None
+        if q["kind"] == "count":
+            target = ("all" if q["question"].startswith("How many shapes") else
+                      "color" if q["question"].endswith(" shapes are there?") else "shape")
+        out.append((q["kind"], target))
+    return out
+
+
+def test_question_weights_set_how_often_each_kind_and_count_target_is_asked():
+    """Drawn shares match the weights within 4 binomial standard errors; a zero weight is never
+    drawn; without weights the draws are the uniform pick's, question for question."""
+    kinds = dict(count=0.5, color=0.1, position=0.25, exists=0.15, caption=0.0)
+    targets = dict(all=0.1, color=0.3, shape=0.6)
+    n = 4000
+    draws = _draws(n, kind_weights=kinds, count_weights=targets)
+    for k, w in kinds.items():
+        share = sum(d[0] == k for d in draws) / n
+        assert abs(share - w) <= 4 * np.sqrt(w * (1 - w) / n) + 1e-9, (k, share, w)
+    counts = [t for k, t in draws if k == "count"]
+    for t, w in targets.items():
+        share = counts.count(t) / len(counts)
+        assert abs(share - w) <= 4 * np.sqrt(w * (1 - w) / len(counts)), (t, share, w)
+    # empty weights are the uniform pick: the same questions as passing none
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    for _ in range(200):
+        s = sc.random_scene(rng_a)
+        assert s == sc.random_scene(rng_b)
+        assert (language.question(s, rng_a, style="factored") ==
+                language.question(s, rng_b, style="factored", kind_weights={},
+                                  count_weights=None))
+
+
+def test_question_weights_reject_bad_config_by_name():
+    cfg = lambda **sw: {"shapesworld": sw}  # noqa: E731
+    assert language.question_weights(cfg()) == ({}, {})
+    with pytest.raises(ValueError, match=r"vqa_kind_weights: unknown \['counting'\]"):
+        language.question_weights(cfg(vqa_kind_weights={"counting": 1.0}))
+    with pytest.raises(ValueError, match="vqa_count_weights: weights must be >= 0"):
+        language.question_weights(cfg(vqa_count_weights={"shape": -1.0}))
+    with pytest.raises(ValueError, match="vqa_count_weights: .* sum to 0"):
+        language.question_weights(cfg(vqa_count_weights={"shape": 0.0}))
+    with pytest.raises(ValueError, match="weights must be >= 0"):
+        language.question_weights(cfg(vqa_kind_weights={"count": float("nan")}))
+
+
+def test_sw_gpu_counts_experiment_weights_fine_tuning_questions_only(tmp_path):
+    """The experiment weights the SFT and UniGRPO stages' VQA questions, keeps the gpu default's
+    CoT and readback rows, and its components draw with those weights."""
+    import os
+    from mmada_jax import demo
+    from mmada_jax.config import load_config_file
+    from mmada_jax.data import pipeline
+    dc = load_config_file(os.path.join(demo.EXPERIMENTS, "sw_gpu_counts.py"))
+    cfgs = {s: demo._stage_config(s, dc.variant, str(tmp_path), dc) for s in demo.STAGES}
+    assert language.question_weights(cfgs["pretrain"].data) == ({}, {})
+    for stage in ("sft", "grpo"):
+        kinds, targets = language.question_weights(cfgs[stage].data)
+        assert kinds["count"] == 0.4 and targets["shape"] == 0.45
+        assert language.vqa_cot_style(cfgs[stage].data) == "factored"
+    assert cfgs["sft"].data.readback_prob == 0.25
+    comp = pipeline.make_component("sw_vqa", {"task": "vqa"}, cfgs["sft"].data)
+    assert comp.vqa_kind_weights == language.question_weights(cfgs["sft"].data)[0]
+    dc = load_config_file(os.path.join(demo.EXPERIMENTS, "sw_gpu_counts.py"), "position")
+    kinds, _ = language.question_weights(demo._stage_config("sft", "gpu", str(tmp_path), dc).data)
+    assert kinds["position"] == 0.2 and kinds["count"] == 0.4
+    with pytest.raises(ValueError, match="unknown argument 'nope'"):
+        load_config_file(os.path.join(demo.EXPERIMENTS, "sw_gpu_counts.py"), "nope")
+
+
+def test_steady_rate_ignores_the_compile_interval_and_one_slow_interval():
+    from mmada_jax.demo import steady_rate
+    hist = [dict(steps_per_s=2.0), dict(steps_per_s=28.0), dict(steps_per_s=22.3),
+            dict(steps_per_s=27.5)]
+    assert steady_rate(hist) == 27.5  # median of the three after the first
+    assert steady_rate(hist[:1]) == 2.0  # a single interval is all there is
+    assert steady_rate([]) == 1.0 and steady_rate([dict(loss=1.0)]) == 1.0

@@ -45,8 +45,10 @@ def _pick_weighted(rng, options: tuple, weights: dict | None):
     else options drawn in proportion to their weight (a missing option weighs 0)."""
     if not weights:
         return _pick(rng, options)
-    p = np.array([weights.get(o, 0.0) for o in options], np.float64)
-    return options[int(rng.choice(len(options), p=p / p.sum()))]
+    cum = np.cumsum([weights.get(o, 0.0) for o in options])
+    # the first option whose cumulative weight exceeds u: zero-weight options are never drawn
+    i = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
+    return options[min(i, len(options) - 1)]
 
 
 def object_phrase(o: sc.Obj, rng: np.random.Generator) -> str:
