@@ -493,6 +493,8 @@ def test_question_weights_reject_bad_config_by_name():
         language.question_weights(cfg(vqa_count_weights={"shape": 0.0}))
     with pytest.raises(ValueError, match="weights must be >= 0"):
         language.question_weights(cfg(vqa_kind_weights={"count": float("nan")}))
+    with pytest.raises(ValueError, match="vqa_kind_weights: weights must be numbers"):
+        language.question_weights(cfg(vqa_kind_weights={"count": "many"}))
 
 
 def test_sw_gpu_counts_experiment_weights_fine_tuning_questions_only(tmp_path):

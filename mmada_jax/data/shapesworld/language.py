@@ -32,12 +32,16 @@ def check_weights(weights, known: tuple, what: str) -> dict:
     unknown = sorted(set(w) - set(known))
     if unknown:
         raise ValueError(f"{what}: unknown {unknown}; known {known}")
-    bad = {k: v for k, v in w.items() if not (float(v) >= 0.0)}
+    try:
+        w = {k: float(v) for k, v in w.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: weights must be numbers, got {weights}") from None
+    bad = {k: v for k, v in w.items() if not v >= 0.0}
     if bad:
         raise ValueError(f"{what}: weights must be >= 0, got {bad}")
-    if w and sum(float(v) for v in w.values()) <= 0:
+    if w and sum(w.values()) <= 0:
         raise ValueError(f"{what}: weights {w} sum to 0")
-    return {k: float(v) for k, v in w.items()}
+    return w
 
 
 def _pick_weighted(rng, options: tuple, weights: dict | None):
