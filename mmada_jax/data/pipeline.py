@@ -118,14 +118,14 @@ def make_component(name: str, spec, d):
     spec.pop("codes_cache", None)
     if kind == "shapesworld":
         sw = d.shapesworld
+        kind_weights, count_weights = sw_language.question_weights(d)
         kw = dict(split=sw.split, data_dir=d.data_dir, use_tfds=sw.use_tfds,
                   build_if_missing=d.build_if_missing, image_size=d.image_size,
                   num_train=sw.num_train, num_test=sw.num_test, seed=_get(sw, "seed", 0),
                   knowledge_fraction=sw.knowledge_fraction,
                   max_objects=int(_get(sw, "max_objects", 4)),
                   arith_cot=sw_reasoning.cot_style(d), vqa_cot=sw_language.vqa_cot_style(d),
-                  **dict(zip(("vqa_kind_weights", "vqa_count_weights"),
-                             sw_language.question_weights(d))),
+                  vqa_kind_weights=kind_weights, vqa_count_weights=count_weights,
                   **{f"arith_{k}": v for k, v in sw_reasoning.difficulty(d).items()})
         kw.update(spec)
         return sw_tasks.ShapesWorldComponent(**kw)
