@@ -497,28 +497,45 @@ def test_question_weights_reject_bad_config_by_name():
         language.question_weights(cfg(vqa_kind_weights={"count": "many"}))
 
 
-def test_sw_gpu_counts_experiment_weights_fine_tuning_questions_only(tmp_path):
-    """The experiment weights the SFT and UniGRPO stages' VQA questions, keeps the gpu default's
-    CoT and readback rows, and its components draw with those weights."""
+def test_gpu_default_weights_fine_tuning_questions_and_counts_experiment_varies_them(tmp_path):
+    """The gpu variant weights the SFT and UniGRPO stages' VQA questions (count-heavy, runs 12
+    and 14), keeps its CoT and readback rows, and its components draw with those weights; the
+    cpu variant stays uniform; `sw_gpu_counts.py` names the default, 'position' and 'uniform'."""
     import os
     from mmada_jax import demo
     from mmada_jax.config import load_config_file
     from mmada_jax.data import pipeline
-    dc = load_config_file(os.path.join(demo.EXPERIMENTS, "sw_gpu_counts.py"))
-    cfgs = {s: demo._stage_config(s, dc.variant, str(tmp_path), dc) for s in demo.STAGES}
+
+    def weights(dc, stage, variant="gpu"):
+        return language.question_weights(
+            demo._stage_config(stage, variant, str(tmp_path), dc).data)
+
+    dc = demo.demo_config("gpu")
+    cfgs = {s: demo._stage_config(s, "gpu", str(tmp_path), dc) for s in demo.STAGES}
     assert language.question_weights(cfgs["pretrain"].data) == ({}, {})
     for stage in ("sft", "grpo"):
         kinds, targets = language.question_weights(cfgs[stage].data)
-        assert kinds["count"] == 0.4 and targets["shape"] == 0.45
+        assert kinds["count"] == 0.4 and kinds["position"] == 0.15 and targets["shape"] == 0.45
         assert language.vqa_cot_style(cfgs[stage].data) == "factored"
     assert cfgs["sft"].data.readback_prob == 0.25
     comp = pipeline.make_component("sw_vqa", {"task": "vqa"}, cfgs["sft"].data)
     assert comp.vqa_kind_weights == language.question_weights(cfgs["sft"].data)[0]
-    dc = load_config_file(os.path.join(demo.EXPERIMENTS, "sw_gpu_counts.py"), "position")
-    kinds, _ = language.question_weights(demo._stage_config("sft", "gpu", str(tmp_path), dc).data)
-    assert kinds["position"] == 0.2 and kinds["count"] == 0.4
+    assert comp.vqa_count_weights["shape"] == 0.45
+    assert weights(demo.demo_config("cpu"), "sft", "cpu") == ({}, {})
+
+    path = os.path.join(demo.EXPERIMENTS, "sw_gpu_counts.py")
+    for stage in demo.STAGES:
+        assert weights(load_config_file(path), stage) == weights(dc, stage)
+    kinds, _ = weights(load_config_file(path, "position"), "sft")
+    assert kinds["position"] == 0.2 and kinds["count"] == 0.4 and kinds["caption"] == 0.1
+    uniform = load_config_file(path, "uniform")
+    for stage in demo.STAGES:
+        assert weights(uniform, stage) == ({}, {})
+    comp = pipeline.make_component(
+        "sw_vqa", {"task": "vqa"}, demo._stage_config("sft", "gpu", str(tmp_path), uniform).data)
+    assert comp.vqa_kind_weights == {} and comp.vqa_count_weights == {}
     with pytest.raises(ValueError, match="unknown argument 'nope'"):
-        load_config_file(os.path.join(demo.EXPERIMENTS, "sw_gpu_counts.py"), "nope")
+        load_config_file(path, "nope")
 
 
 def test_steady_rate_ignores_the_compile_interval_and_one_slow_interval():
