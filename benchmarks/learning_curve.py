@@ -19,6 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def main():
@@ -31,6 +32,8 @@ def main():
     ap.add_argument("--init_from", default="")
     ap.add_argument("--overrides", default="", help="stage config 'key=value;...'")
     ap.add_argument("--eval", default="", help="eval config 'key=value,...'")
+    ap.add_argument("--probe", type=int, default=0,
+                    help="also run t2i_binding_probe.py on this many scenes per split per point")
     a = ap.parse_args()
 
     import jax
@@ -74,6 +77,13 @@ def main():
                    **{f"{k}.{m}": round(float(v[m]), 4) for k, v in res.items()
                       if isinstance(v, dict) for m in ("accuracy", "format_rate", "overall")
                       if m in v and v.get("n", 1)})
+        if a.probe:
+            from t2i_binding_probe import probe
+            from mmada_jax.evaluate import load_for_eval
+            ev = load_for_eval(cfg, wd, devices, text_tok, image_tok)
+            for split in ("train", "test"):
+                row.update({f"probe_{split}.{k}": v for k, v in probe(ev, split, a.probe).items()
+                            if k not in ("split", "n")})
         print(json.dumps(row), flush=True)
         with open(os.path.join(a.workdir, "curve.jsonl"), "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -22,7 +22,8 @@ ASSETS = "runs/demo/assets"
 VARIANTS = ("cpu", "gpu", "ci")
 
 MODEL = {
-    "cpu": dict(d_model=128, n_layers=4, n_heads=4, n_kv_heads=4, mlp_dim=512, max_seq_len=256),
+    "cpu": dict(d_model=128, n_layers=4, n_heads=4, n_kv_heads=4, mlp_dim=512, max_seq_len=256,
+                abs_pos_embed=True),
     "gpu": dict(d_model=512, n_layers=8, n_heads=8, n_kv_heads=8, mlp_dim=1536, max_seq_len=256),
     "ci": dict(d_model=32, n_layers=1, n_heads=2, n_kv_heads=2, mlp_dim=64, max_seq_len=256),
 }

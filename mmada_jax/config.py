@@ -46,6 +46,11 @@ def model_config(preset: str = "tiny", **overrides) -> ConfigDict:
         attention_impl="xla",  # xla | auto | pallas | cudnn ... (mmada_jax.model.attention)
         scan_layers=True,
         logits_dtype="float32",
+        # learned absolute position embeddings added to the tokens' (not in the release's
+        # architecture; HF import/export needs it off)
+        abs_pos_embed=False,
+        # the SwiGLU gradient: auto | xla | split (mmada_jax.model.layers.swiglu_fn)
+        swiglu_grad="auto",
         **MODEL_PRESETS[preset],
     ))
     c.update(overrides)

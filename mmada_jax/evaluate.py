@@ -151,6 +151,7 @@ class Evaluator:
     # ------------------------------------------------------------------ all sets
     def run(self, out_dir: str | None = None, tag: str = "") -> dict:
         from mmada_jax.evals import shapesworld_eval as swe
+        from mmada_jax.data.shapesworld.language import caption_style
         from mmada_jax.data.shapesworld.scenes import max_objects_of
         e, split, seed = self.e, str(self.e.split), int(self.e.seed)
         m = max_objects_of(self.config.get("data"))  # scenes as complex as the training data's
@@ -192,7 +193,8 @@ class Evaluator:
                                        zip(results["pope"]["predictions"], items)])
         images = {}
         if int(e.n_t2i_per_tag):
-            items = swe.t2i_items(int(e.n_t2i_per_tag), split, seed, max_objects=m)
+            items = swe.t2i_items(int(e.n_t2i_per_tag), split, seed, max_objects=m,
+                                  caption_style=caption_style(self.config.get("data")))
             imgs = timed("t2i", lambda: self.draw([it["prompt"] for it in items]))
             results["t2i"] = swe.score_t2i(imgs, items)
             images["t2i"] = imgs

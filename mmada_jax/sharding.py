@@ -32,6 +32,7 @@ LOGICAL_RULES = (
     ("mlp", "tensor"),
     ("vocab", "tensor"),
     ("layers", None),
+    ("length", None),  # absolute position table rows (model.abs_pos_embed)
     ("norm", None),
 )
 

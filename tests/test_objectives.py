@@ -248,3 +248,25 @@ def test_sw_gpu_suffix_experiment_selects_the_objective_for_sft_only(tmp_path):
     assert cfgs["sft"].tasks.mmu.objective == "text_answer_suffix"
     assert cfgs["pretrain"].tasks.mmu.objective == "text_answer"
     assert batching.row_kind(cfgs["sft"].tasks.mmu.objective) == "mmu"
+
+
+def test_token_scores_against_float64_numpy():
+    """ce = logsumexp - target logit (float64 reference) and hit = argmax == target, on random
+    logits at awkward sizes (no ties), and the gradient of the mean ce is softmax - onehot."""
+    rng = np.random.default_rng()
+    b, l, v = 3, 7, 41
+    logits = rng.normal(0, 3, (b, l, v)).astype(np.float32)
+    tokens = rng.integers(0, v, (b, l))
+    tokens[0, :3] = logits[0, :3].argmax(-1)  # some hits for sure
+    sc = token_scores(jnp.asarray(logits), jnp.asarray(tokens))
+    x = logits.astype(np.float64)
+    m = x.max(-1, keepdims=True)
+    lse = (m + np.log(np.exp(x - m).sum(-1, keepdims=True)))[..., 0]
+    ce = lse - np.take_along_axis(x, tokens[..., None], -1)[..., 0]
+    np.testing.assert_allclose(np.asarray(sc["ce"]), ce, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(sc["hit"]), x.argmax(-1) == tokens)
+    assert np.asarray(sc["hit"]).sum() >= 3
+    g = jax.grad(lambda z: token_scores(z, jnp.asarray(tokens))["ce"].mean())(jnp.asarray(logits))
+    p = np.exp(x - lse[..., None])
+    ref = (p - np.eye(v)[tokens]) / (b * l)
+    np.testing.assert_allclose(np.asarray(g), ref, rtol=1e-4, atol=1e-7)

@@ -12,9 +12,9 @@ from mmada_jax.sampling.prompts import left_pad
 from test_sampling_common import tiny_model
 
 
-@pytest.mark.parametrize("scan", [True, False])
-def test_fresh_cache_equals_full_forward(scan):
-    model, params, layout = tiny_model(scan_layers=scan)
+@pytest.mark.parametrize("scan,abs_pos", [(True, False), (False, False), (False, True)])
+def test_fresh_cache_equals_full_forward(scan, abs_pos):
+    model, params, layout = tiny_model(scan_layers=scan, abs_pos_embed=abs_pos)
     tokens, km = left_pad([[5, 6, 7, layout.mask, layout.mask, 9, 10, layout.mask],
                            [11, 12, 13, 14, 15, layout.mask, layout.mask, layout.mask, 2, 3]],
                           layout.eos)

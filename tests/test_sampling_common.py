@@ -22,12 +22,12 @@ TINY = np.float32(np.finfo(np.float32).tiny)
 
 
 @functools.lru_cache(maxsize=None)
-def tiny_model(scan_layers: bool = True, sharpen: float = 40.0):
+def tiny_model(scan_layers: bool = True, sharpen: float = 40.0, abs_pos_embed: bool = False):
     """(model, params, layout): 2 layers, d 64, vocab 384, float32. The head is scaled up so the
     random model makes confident, varied predictions (as a trained one does)."""
     layout = TokenLayout.custom(256, 64)
     model = build_model(model_config("tiny", dtype="float32", scan_layers=scan_layers,
-                                     max_seq_len=128), layout)
+                                     max_seq_len=128, abs_pos_embed=abs_pos_embed), layout)
     params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 8), jnp.int32))["params"]
     params = dict(nn.unbox(params))
     params["ff_out"] = {"kernel": params["ff_out"]["kernel"] * sharpen}

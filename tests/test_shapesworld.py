@@ -76,11 +76,69 @@ def _scene_from_caption(text):
     return sc.Scene(tuple(objs))
 
 
-def test_captions_determine_the_scene():
+@pytest.mark.parametrize("style", ["varied", "plain"])
+def test_captions_determine_the_scene(style):
     rng = np.random.default_rng(1)
     for _ in range(200):
         s = sc.random_scene(rng)
-        assert _scene_from_caption(language.caption(s, rng)).key() == s.key()
+        assert _scene_from_caption(language.caption(s, rng, style)).key() == s.key()
+
+
+def test_plain_captions_list_objects_in_reading_order_and_draw_nothing():
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        s = sc.random_scene(rng)
+        state = rng.bit_generator.state
+        text = language.caption(s, rng, "plain")
+        assert rng.bit_generator.state == state  # no draws: the other data stay the same
+        cells = [o.cell for o in _scene_from_caption(text).objects]
+        assert cells == sorted(cells) and text[0].isupper() and text.endswith(".")
+    s = sc.Scene((sc.Obj("square", "blue", "large", 2, 0), sc.Obj("circle", "red", "small", 0, 1)))
+    assert language.caption(s, rng, "plain") == (
+        "A small red circle in the top and a large blue square in the bottom left.")
+    with pytest.raises(ValueError, match="caption style 'nope'"):
+        language.caption(s, rng, "nope")
+
+
+def test_caption_style_reaches_every_caption_of_the_pipeline_and_eval(tmp_path):
+    """config.data.shapesworld.caption_style writes the t2i captions, the captioning answers
+    (pre-training and VQA 'caption' questions), the corpus's scene descriptions and the
+    GenEval-style prompts; an unknown style is a named config error."""
+    import ml_collections
+    from mmada_jax.data import pipeline
+    from mmada_jax.evals import shapesworld_eval as swe
+    d = pipeline.data_config()
+    d.data_dir = str(tmp_path)
+    d.shapesworld.update(dict(use_tfds=False, caption_style="plain", num_train=32, num_test=8,
+                              max_objects=2))
+    d.image_size = 24
+
+    def plain(text):
+        scene = _scene_from_caption(text)
+        return bool(scene.objects) and language.caption(scene, None, "plain") == text
+
+    rng = np.random.default_rng(0)
+    t2i = pipeline.make_component("sw_t2i", {"task": "t2i"}, d)
+    cap = pipeline.make_component("sw_caption", {"task": "caption"}, d)
+    src = t2i.source()
+    texts = [t2i.example(src[i], rng)["caption"] for i in range(12)
+             if src[i]["kind"] != "knowledge"]
+    texts += [cap.example(src[i], rng)["messages"][1]["content"] for i in range(6)]
+    assert texts and all(plain(t) for t in texts)
+    vqa = pipeline.make_component("sw_vqa", {"task": "vqa"}, d)
+    vqa.vqa_kind_weights = {"caption": 1.0}
+    ans = [language.extract_answer(vqa.example(src[i], rng)["messages"][1]["content"])
+           for i in range(6)]
+    assert all(plain(a + ".") for a in ans)
+    corpus = pipeline.make_component("sw_corpus", {"task": "corpus"}, d)
+    docs = " ".join(corpus.example(i, rng)["text"] for i in range(40))
+    assert "On a dark background" not in docs and "An image with" not in docs
+    items = swe.t2i_items(2, "test", 0, max_objects=2, caption_style="plain")
+    assert all(plain(it["prompt"]) for it in items)
+    assert language.caption_style(d) == "plain"
+    d.shapesworld.caption_style = "nope"
+    with pytest.raises(ValueError, match="caption_style='nope'"):
+        language.caption_style(d)
 
 
 def test_questions_answers_match_scene_and_pope_is_balanced():

@@ -80,7 +80,8 @@ def data_config() -> ml_collections.ConfigDict:
         shapesworld=dict(use_tfds=True, split="train", num_train=20000, num_test=1000,
                          knowledge_fraction=0.2, arith_max_steps=3, arith_max_start=20,
                          arith_max_add=15, arith_cot="full", vqa_cot="inventory",
-                         vqa_kind_weights={}, vqa_count_weights={}, max_objects=4),
+                         vqa_kind_weights={}, vqa_count_weights={}, max_objects=4,
+                         caption_style="varied"),
         components={}, mixture={},
     ))
 
@@ -126,6 +127,7 @@ def make_component(name: str, spec, d):
                   max_objects=int(_get(sw, "max_objects", 4)),
                   arith_cot=sw_reasoning.cot_style(d), vqa_cot=sw_language.vqa_cot_style(d),
                   vqa_kind_weights=kind_weights, vqa_count_weights=count_weights,
+                  caption_style=sw_language.caption_style(d),
                   **{f"arith_{k}": v for k, v in sw_reasoning.difficulty(d).items()})
         kw.update(spec)
         return sw_tasks.ShapesWorldComponent(**kw)

@@ -130,9 +130,11 @@ def _box(o: sc.Obj):
     return [o.col, o.row, o.col + 1, o.row + 1]
 
 
-def t2i_item(tag: str, rng, split: str, max_objects: int = sc.MAX_OBJECTS) -> dict:
-    """One GenEval-style prompt: caption of a target scene + metadata for its tag (scenes of at
-    most `max_objects` objects; the two-object tags need 2, counting draws 2..min(3, max))."""
+def t2i_item(tag: str, rng, split: str, max_objects: int = sc.MAX_OBJECTS,
+             caption_style: str = "varied") -> dict:
+    """One GenEval-style prompt: caption (in `caption_style`) of a target scene + metadata for
+    its tag (scenes of at most `max_objects` objects; the two-object tags need 2, counting draws
+    2..min(3, max))."""
     if tag in ("two_object", "color_attr", "position", "counting") and max_objects < 2:
         raise ValueError(f"t2i_item: tag {tag!r} needs max_objects >= 2, got {max_objects}")
     if tag == "single_object":
@@ -164,14 +166,16 @@ def t2i_item(tag: str, rng, split: str, max_objects: int = sc.MAX_OBJECTS) -> di
     md = dict(tag=tag, include=inc)
     if exc:
         md["exclude"] = exc
-    return dict(task="t2i", tag=tag, prompt=language.caption(s, rng), scene=s.to_json(),
+    return dict(task="t2i", tag=tag, prompt=language.caption(s, rng, caption_style),
+                scene=s.to_json(),
                 metadata=md)
 
 
 def t2i_items(n_per_tag: int, split: str = "test", seed: int = 0, tags=TAGS,
-              max_objects: int = sc.MAX_OBJECTS) -> list[dict]:
+              max_objects: int = sc.MAX_OBJECTS, caption_style: str = "varied") -> list[dict]:
     rng = _rng(split, seed, "t2i")
-    return [t2i_item(tag, rng, split, max_objects) for _ in range(n_per_tag) for tag in tags]
+    return [t2i_item(tag, rng, split, max_objects, caption_style) for _ in range(n_per_tag)
+            for tag in tags]
 
 
 def parsed_objects(image) -> list[ParsedObject]:

@@ -62,6 +62,10 @@ def entries(m, prefix: str = PREFIX) -> list[Entry]:
     d, n, _, _, _, v = _dims(m)
     if not v:
         raise ValueError("model config has vocab_size 0; resolve it from the token layout first")
+    if m.get("abs_pos_embed", False):
+        raise ValueError("model config has abs_pos_embed=True: the release's checkpoint layout "
+                         "has no absolute position table (wpe), so this model cannot be "
+                         "imported from or exported to it")
     out = [Entry(("wte", "embedding"), (prefix + "wte.weight",), False, False, (v, d))]
     shapes = block_torch_shapes(m)
     names = [(nm, "scale") for nm in BLOCK_NORMS] + [(nm, "kernel") for nm in BLOCK_LINEARS]

@@ -18,7 +18,8 @@ from flax import linen as nn
 from jax.ad_checkpoint import checkpoint_name
 
 from mmada_jax.model.attention import attention
-from mmada_jax.model.layers import Embed, RMSNorm, apply_rope, dense, dtype_of, rope_tables
+from mmada_jax.model.layers import (Embed, RMSNorm, apply_rope, dense, dtype_of, rope_tables,
+                                    swiglu_fn)
 from mmada_jax.model.remat import remat_policy
 
 
@@ -77,7 +78,7 @@ class Block(nn.Module):
         m = self.ff_norm(h)
         g = _constrain(self.ff_proj(m), ("activation_batch", "activation_length", "activation_mlp"))
         u = _constrain(self.up_proj(m), ("activation_batch", "activation_length", "activation_mlp"))
-        y = h + self.ff_out(nn.silu(g) * u)
+        y = h + self.ff_out(swiglu_fn(self.cfg.get("swiglu_grad", "auto"))(g, u))
         return _constrain(y, ("activation_batch", "activation_length", "activation_embed"))
 
     def __call__(self, x, cos, sin, key_mask, segment_ids):
@@ -104,6 +105,11 @@ class MMaDAModel(nn.Module):
         c = self.cfg
         dt, pdt = dtype_of(c.dtype), dtype_of(c.param_dtype)
         self.wte = Embed(c.vocab_size, c.d_model, dt, pdt, c.init_std)
+        if c.get("abs_pos_embed", False):
+            # learned absolute positions [max_seq_len, D] added to the token embeddings (off in
+            # the release's architecture): a small, briefly trained model finds a fixed image
+            # span's cells without first deriving absolute offsets from RoPE
+            self.wpe = Embed(c.max_seq_len, c.d_model, dt, pdt, c.init_std, ("length", "embed"))
         use_remat, policy = remat_policy(c.remat)
         if c.scan_layers:
             blk = _ScanBlock
@@ -127,6 +133,8 @@ class MMaDAModel(nn.Module):
         x = _constrain(x, ("activation_batch", "activation_length", "activation_embed"))
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+        if c.get("abs_pos_embed", False):
+            x = x + self.wpe(jnp.clip(positions, 0, c.max_seq_len - 1))
         cos, sin = rope_tables(positions, c.head_dim or c.d_model // c.n_heads, c.rope_theta)
         return x, cos, sin
 

@@ -65,8 +65,14 @@ def token_scores(logits, targets) -> dict:
     """Per-token statistics every objective shares, computed once for the whole batch:
     'ce' [B, L] float32, 'hit' [B, L] bool (argmax == target) and the 'logits' themselves
     (an objective that reads them pays for them; unused entries are removed by XLA)."""
-    return dict(ce=token_cross_entropy(logits, targets),
-                hit=jnp.argmax(logits, axis=-1) == targets, logits=logits)
+    logits32 = logits.astype(jnp.float32)
+    top = jax.lax.stop_gradient(jnp.max(logits32, axis=-1))
+    lse = top + jnp.log(jnp.sum(jnp.exp(logits32 - top[..., None]), axis=-1))
+    tgt = jnp.take_along_axis(logits32, targets[..., None], axis=-1)[..., 0]
+    # 'hit': the target's logit is the row's largest (argmax == target but for exact ties); a
+    # comparison with the max the cross-entropy needs anyway, not a second (variadic) argmax
+    # reduce over the vocabulary (8 ms of a 215 ms CPU demo step)
+    return dict(ce=lse - tgt, hit=tgt >= top, logits=logits)
 
 
 def slice_scores(scores: dict, start: int, size: int) -> dict:

@@ -264,7 +264,9 @@ class UniGRPO:
         if task == "vqa":
             return swe.vqa_items(n, "train", seed, max_objects=m)
         if task == "t2i":
-            items = swe.t2i_items(1, "train", seed, max_objects=m)
+            from mmada_jax.data.shapesworld.language import caption_style
+            items = swe.t2i_items(1, "train", seed, max_objects=m,
+                                  caption_style=caption_style(self.config.get("data")))
             rng = np.random.default_rng(seed)
             return [items[i] for i in rng.choice(len(items), n, replace=n > len(items))]
         raise ValueError(f"config.rl.tasks: unknown task {task!r} (reasoning, vqa, t2i)")

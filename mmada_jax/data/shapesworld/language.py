@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mmada_jax.data.shapesworld import captions
 from mmada_jax.data.shapesworld import scenes as sc
 from mmada_jax.data.shapesworld import vqa_cot
 from mmada_jax.data.shapesworld.vqa_cot import by_cell, inventory, join_phrases
@@ -14,7 +15,7 @@ from mmada_jax.data.shapesworld.vqa_cot import by_cell, inventory, join_phrases
 # the registered worked-answer styles (a live view: styles registered later appear here too)
 VQA_COT_STYLES = vqa_cot.VQA_COTS
 
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+NUMBER_WORDS = captions.NUMBER_WORDS
 
 
 def _pick(rng, options):
@@ -55,27 +56,21 @@ def _pick_weighted(rng, options: tuple, weights: dict | None):
     return options[min(i, len(options) - 1)]
 
 
-def object_phrase(o: sc.Obj, rng: np.random.Generator) -> str:
-    pos = sc.position_name(o.row, o.col)
-    art = "an" if o.size[0] in "aeiou" else "a"
-    t = _pick(rng, ("{art} {size} {color} {shape} in the {pos}",
-                    "{art} {size} {color} {shape} at the {pos}",
-                    "in the {pos}, {art} {size} {color} {shape}"))
-    return t.format(art=art, size=o.size, color=o.color, shape=o.shape, pos=pos)
+def caption(scene: sc.Scene, rng: np.random.Generator, style: str = "varied") -> str:
+    """A caption that determines the image (every object's size, color, shape and cell), written
+    in the registered caption style `style` (`captions.py`)."""
+    return captions.get_caption_style(style).caption(scene, rng)
 
 
-def caption(scene: sc.Scene, rng: np.random.Generator) -> str:
-    """A caption that determines the image: every object's size, color, shape and cell."""
-    objs = list(scene.objects)
-    order = rng.permutation(len(objs))
-    phrases = [object_phrase(objs[i], rng) for i in order]
-    n = len(objs)
-    body = join_phrases(phrases)
-    noun = "shape" if n == 1 else "shapes"
-    t = _pick(rng, ("{Body}.", "A picture of {body}.", "There {be} {n} {noun}: {body}.",
-                    "On a dark background: {body}.", "An image with {body}."))
-    return t.format(Body=body[0].upper() + body[1:], body=body, n=NUMBER_WORDS[n], noun=noun,
-                    be="is" if n == 1 else "are")
+def caption_style(data_cfg) -> str:
+    """`config.data.shapesworld.caption_style` ('varied' when absent), checked against the
+    registered styles (`captions.py`)."""
+    sw = data_cfg.get("shapesworld", {}) if data_cfg is not None else {}
+    style = str(sw.get("caption_style", "varied"))
+    if style not in captions.CAPTION_STYLES:
+        raise ValueError(f"config.data.shapesworld.caption_style={style!r}: known "
+                         f"{tuple(captions.CAPTION_STYLES)}")
+    return style
 
 
 def vqa_cot_style(data_cfg) -> str:
@@ -103,7 +98,7 @@ def question_weights(data_cfg) -> tuple[dict, dict]:
 
 def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
              style: str = "inventory", avoid_pairs=frozenset(), kind_weights=None,
-             count_weights=None) -> dict:
+             count_weights=None, caption_style: str = "varied") -> dict:
     """A question about the scene: {kind, question, cot, answer}. `answer` is the short final
     answer; the assistant text is `<think> {cot} </think> {answer}` (see `cot_answer`).
 
@@ -175,7 +170,7 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
                         "Write a caption for this image."))
         n = len(objs)
         cot = f"There {'is' if n == 1 else 'are'} {NUMBER_WORDS[n]} {'shape' if n == 1 else 'shapes'}."
-        return dict(kind=kind, question=q, cot=cot, answer=caption(scene, rng))
+        return dict(kind=kind, question=q, cot=cot, answer=caption(scene, rng, caption_style))
     raise ValueError(f"question: unknown kind {kind!r}")
 
 

@@ -79,16 +79,18 @@ def extract_int(text: str) -> int | None:
     return int(m[-1]) if m else None
 
 
-def corpus_document(rng: np.random.Generator, cot: str = "full", **arith) -> str:
-    """A short plain-text document: fact sentences, scene descriptions and worked problems (their
-    steps written in the `cot` style, as the fine-tuning chats write them)."""
+def corpus_document(rng: np.random.Generator, cot: str = "full", caption_style: str = "varied",
+                    **arith) -> str:
+    """A short plain-text document: fact sentences, scene descriptions (captions in
+    `caption_style`) and worked problems (their steps written in the `cot` style, as the
+    fine-tuning chats write them)."""
     parts = []
     for _ in range(int(rng.integers(2, 6))):
         kind = int(rng.integers(3))
         if kind == 0:
             parts.append(knowledge.fact_sentence(knowledge.ITEMS[int(rng.integers(len(knowledge.ITEMS)))], rng))
         elif kind == 1:
-            parts.append(language.caption(scenes.random_scene(rng, "train"), rng))
+            parts.append(language.caption(scenes.random_scene(rng, "train"), rng, caption_style))
         else:
             p = arithmetic_problem(rng, cot=cot, **arith)
             parts.append(f"{p['question']} {p['cot']}")

@@ -72,7 +72,8 @@ class ShapesWorldComponent:
                  num_test: int = 1000, seed: int = 0, knowledge_fraction: float = 0.2,
                  arith_max_steps: int = 3, arith_max_start: int = 20, arith_max_add: int = 15,
                  max_objects: int = scenes.MAX_OBJECTS, arith_cot: str = "full",
-                 vqa_cot: str = "inventory", vqa_kind_weights=None, vqa_count_weights=None):
+                 vqa_cot: str = "inventory", vqa_kind_weights=None, vqa_count_weights=None,
+                 caption_style: str = "varied"):
         if task not in self.TASKS:
             raise ValueError(f"shapesworld component: task {task!r} unknown; known {self.TASKS}")
         self.task, self.split = task, split
@@ -83,6 +84,10 @@ class ShapesWorldComponent:
             raise ValueError(f"shapesworld component: vqa_cot {vqa_cot!r} unknown; known "
                              f"{tuple(language.VQA_COT_STYLES)}")
         self.vqa_cot = vqa_cot
+        if caption_style not in language.captions.CAPTION_STYLES:
+            raise ValueError(f"shapesworld component: caption_style {caption_style!r} unknown; "
+                             f"known {tuple(language.captions.CAPTION_STYLES)}")
+        self.caption_style = caption_style
         self.vqa_kind_weights = language.check_weights(
             vqa_kind_weights, language.QUESTION_KINDS, "shapesworld component: vqa_kind_weights")
         self.vqa_count_weights = language.check_weights(
@@ -120,8 +125,8 @@ class ShapesWorldComponent:
                 dict(role="user", content=p["question"]),
                 dict(role="assistant", content=language.cot_answer(p["cot"], p["answer"]))])
         if self.task == "corpus":
-            return dict(kind="text", text=reasoning.corpus_document(rng, cot=self.arith_cot,
-                                                                    **self.arith))
+            return dict(kind="text", text=reasoning.corpus_document(
+                rng, cot=self.arith_cot, caption_style=self.caption_style, **self.arith))
         if self.task == "facts":
             item = knowledge.ITEMS[raw % len(knowledge.ITEMS)]
             return dict(kind="text", text=knowledge.fact_sentence(item, rng))
@@ -129,17 +134,18 @@ class ShapesWorldComponent:
         scene = scenes.Scene.from_json(raw["scene"])
         if self.task == "t2i":
             text = (knowledge.knowledge_prompt(scene, rng) if raw["kind"] == "knowledge"
-                    else language.caption(scene, rng))
+                    else language.caption(scene, rng, self.caption_style))
             return dict(kind="t2i", caption=text, image=img)
         if self.task == "caption":  # plain image captioning (no <think>): pre-training mmu
             return dict(kind="chat", think=False, image=img, messages=[
                 dict(role="user", content=CAPTION_PROMPTS[int(rng.integers(len(CAPTION_PROMPTS)))]),
-                dict(role="assistant", content=language.caption(scene, rng))])
+                dict(role="assistant", content=language.caption(scene, rng, self.caption_style))])
         # training never asks about the held-out pairs (they would only ever be answered "no")
         avoid = scenes.HELD_OUT_COMBOS if self.split == "train" else frozenset()
         q = language.question(scene, rng, style=self.vqa_cot, avoid_pairs=avoid,
                               kind_weights=self.vqa_kind_weights,
-                              count_weights=self.vqa_count_weights)
+                              count_weights=self.vqa_count_weights,
+                              caption_style=self.caption_style)
         return dict(kind="chat", think=True, image=img, messages=[
             dict(role="user", content=q["question"]),
             dict(role="assistant", content=language.cot_answer(q["cot"], q["answer"]))])
