@@ -48,7 +48,7 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     c.stages = ",".join(STAGES)
     # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores
     c.budget = ml_collections.ConfigDict(dict(
-        image_tokenizer=150.0 if cpu else 1800.0, pretrain=240.0 if cpu else 3 * 3600.0,
+        image_tokenizer=150.0 if cpu else 1800.0, pretrain=300.0 if cpu else 3 * 3600.0,
         sft=540.0 if cpu else 3600.0, grpo=120.0 if cpu else 3600.0))
     c.text_tokenizer = ml_collections.ConfigDict(dict(base_vocab_size=1024, corpus=3000))
     c.image_tokenizer = ml_collections.ConfigDict(dict(
@@ -66,7 +66,7 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     from mmada_jax.evaluate import eval_config
     e = eval_config()
     if cpu:
-        e.update(dict(batch_size=24, n_reasoning=96, n_vqa=96, n_pope=48, n_t2i_per_tag=2,
+        e.update(dict(batch_size=24, n_reasoning=96, n_vqa=96, n_pope=48, n_t2i_per_tag=4,
                       n_wise=12, num_shown=3))
         # one token per step in blocks of 8: a small, briefly trained model decodes far better;
         # answers about 1-2 object scenes and 1-step problems fit 48 tokens

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import pytest
 
 from mmada_jax.objectives import get_objective, token_scores
 from mmada_jax.objectives.image import image_mask
@@ -98,6 +99,25 @@ def test_image_mask_counts_follow_cosine_schedule():
     masked = np.asarray(masked)
     np.testing.assert_array_equal(masked.sum(1), expect)
     assert not (masked & ~target).any()
+
+
+@pytest.mark.parametrize("name", ["full", "half_full"])
+def test_image_mask_counts_follow_the_full_mask_schedules(name):
+    """'full' masks every image token; 'half_full' masks every one for t < 1/2 and
+    round(V cos(pi (t - 1/2))) (at least 1) otherwise (float64 reference)."""
+    b, l = 64, 27
+    target = np.zeros((b, l), bool)
+    target[:, 4:21] = True  # 17 image positions
+    key = jax.random.key(11)
+    masked, _ = image_mask(key, jnp.asarray(target), get_schedule(name))
+    t = np.asarray(jax.random.uniform(jax.random.split(key)[0], (b,), jnp.float32), np.float64)
+    ratio = np.ones(b) if name == "full" else np.where(t < 0.5, 1.0, np.cos(np.pi * (t - 0.5)))
+    expect = np.clip(np.round(17 * ratio), 1, 17)
+    masked = np.asarray(masked)
+    np.testing.assert_array_equal(masked.sum(1), expect)
+    assert not (masked & ~target).any()
+    if name == "half_full":
+        assert 0.3 < (expect == 17).mean() < 0.7 and (expect < 17).any()
 
 
 def test_image_loss_is_plain_mean_over_masked():

@@ -603,3 +603,23 @@ def test_steady_rate_ignores_the_compile_interval_and_one_slow_interval():
     assert steady_rate(hist) == 27.5  # median of the three after the first
     assert steady_rate(hist[:1]) == 2.0  # a single interval is all there is
     assert steady_rate([]) == 1.0 and steady_rate([dict(loss=1.0)]) == 1.0
+
+
+def test_cpu_demo_configs_bind_images_and_gpu_configs_keep_the_release_setup(tmp_path):
+    """The cpu variant (make demo) uses learned absolute positions, plain captions, half fully
+    masked image rows and a 3x t2i weight in pre-training, and UniGRPO on t2i prompts too; the
+    gpu variant keeps the release's architecture, varied captions and cosine masking."""
+    from mmada_jax import demo
+    from mmada_jax.data.shapesworld.language import caption_style
+    cpu = {s: demo._stage_config(s, "cpu", str(tmp_path), demo.demo_config("cpu"))
+           for s in demo.STAGES}
+    gpu = {s: demo._stage_config(s, "gpu", str(tmp_path), demo.demo_config("gpu"))
+           for s in demo.STAGES}
+    for s in demo.STAGES:
+        assert cpu[s].model.abs_pos_embed and caption_style(cpu[s].data) == "plain"
+        assert cpu[s].tasks.t2i.schedule == "half_full"
+        assert not gpu[s].model.abs_pos_embed and caption_style(gpu[s].data) == "varied"
+        assert gpu[s].tasks.t2i.schedule == "cosine" and gpu[s].tasks.t2i.coeff == 1.0
+    assert cpu["pretrain"].tasks.t2i.coeff == 3.0 and cpu["sft"].tasks.t2i.coeff == 1.0
+    assert cpu["sft"].tasks.r2i.schedule == "half_full" and gpu["sft"].tasks.r2i.schedule == "cosine"
+    assert cpu["grpo"].rl.tasks.t2i.prompts > 0

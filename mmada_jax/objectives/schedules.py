@@ -44,13 +44,16 @@ def sqrt(t):
     return 1.0 - jnp.sqrt(t)
 
 
-@register_schedule("cubic")
-def cubic(t):
-    """1 - t^3: mean ratio 0.75 (cosine: 0.64); more rows with whole objects masked."""
-    return 1.0 - t ** 3
-
-
 @register_schedule("full")
 def full(t):
     """Every target masked (ratio 1): the target predicted from the condition alone."""
     return jnp.ones_like(t)
+
+
+@register_schedule("half_full")
+def half_full(t):
+    """Half the rows fully masked (t < 1/2), the other half cosine over their t: a caption fully
+    determines a ShapesWorld image, and rows predicted from the caption alone teach a small
+    model to read it (t2i only, 800 CPU steps: object F1 of one-step samples 0.42 fully masked
+    vs 0.09 cosine), while the cosine half keeps iterative decoding's partly masked inputs."""
+    return jnp.where(t < 0.5, 1.0, jnp.cos(jnp.pi * (t - 0.5)))
