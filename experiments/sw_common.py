@@ -107,7 +107,8 @@ def sw_config(stage: str, variant: str = "cpu"):
     # training process vs 43.6 with 8 workers on the H100)
     d.num_workers = 8 if variant == "gpu" else 0
     # CPU: 24x24 scenes through a two-level MAGVIT (24 -> 6x6 codes): each grid cell is exactly
-    # 2x2 codes, so an object has the same codes in every cell; the tokenizer trains ~20
+    # 2x2 codes (an object's codes still vary a little with its row and column: zero padding at
+    # the border; about 110 distinct codes in all); the tokenizer trains ~20-50
     # steps/s on 2 cores (37.9 dB, 97% parser agreement in the demo's budget; 32 px -> 8x8:
     # 33.1 dB / 95%) and rows are short. The scene parser reads 24 px scenes as reliably.
     # GPU: 64 px -> 8x8 codes (three levels).

@@ -26,25 +26,24 @@ import numpy as np
 
 from mmada_jax.data.shapesworld import scenes as sc
 from mmada_jax.data.shapesworld.vqa_cot import by_cell, join_phrases
+from mmada_jax.rl.registry import Registry
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-CAPTION_STYLES: dict[str, "CaptionStyle"] = {}
+CAPTION_STYLES: Registry["CaptionStyle"] = Registry("caption style")
 
 
 def register_caption_style(name: str):
     """Class decorator: register an instance of the class as caption style `name`."""
     def deco(cls):
-        if name in CAPTION_STYLES:
-            raise ValueError(f"caption style {name!r} already registered")
-        CAPTION_STYLES[name] = cls()
+        CAPTION_STYLES.register(name)(cls())
         return cls
     return deco
 
 
 def get_caption_style(name: str) -> "CaptionStyle":
     if name not in CAPTION_STYLES:
-        raise ValueError(f"caption style {name!r} unknown; known {tuple(CAPTION_STYLES)}")
-    return CAPTION_STYLES[name]
+        raise ValueError(f"caption style {name!r} unknown; known {tuple(CAPTION_STYLES.names())}")
+    return CAPTION_STYLES.get(name)
 
 
 def _pick(rng, options):

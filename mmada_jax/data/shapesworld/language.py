@@ -69,7 +69,7 @@ def caption_style(data_cfg) -> str:
     style = str(sw.get("caption_style", "varied"))
     if style not in captions.CAPTION_STYLES:
         raise ValueError(f"config.data.shapesworld.caption_style={style!r}: known "
-                         f"{tuple(captions.CAPTION_STYLES)}")
+                         f"{tuple(captions.CAPTION_STYLES.names())}")
     return style
 
 

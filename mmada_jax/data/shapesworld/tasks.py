@@ -86,7 +86,7 @@ class ShapesWorldComponent:
         self.vqa_cot = vqa_cot
         if caption_style not in language.captions.CAPTION_STYLES:
             raise ValueError(f"shapesworld component: caption_style {caption_style!r} unknown; "
-                             f"known {tuple(language.captions.CAPTION_STYLES)}")
+                             f"known {tuple(language.captions.CAPTION_STYLES.names())}")
         self.caption_style = caption_style
         self.vqa_kind_weights = language.check_weights(
             vqa_kind_weights, language.QUESTION_KINDS, "shapesworld component: vqa_kind_weights")
