@@ -540,6 +540,55 @@ def test_question_weights_set_how_often_each_kind_and_count_target_is_asked():
                                   count_weights=None))
 
 
+def _count_answers(n, seed, share, target):
+    """Answers of n one-`target` count questions (target 'color' or 'shape'), with the scenes."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        s = sc.random_scene(rng)
+        q = language.question(s, rng, kind="count", style="factored",
+                              count_weights={target: 1.0}, count_repeats=share)
+        out.append((s, q))
+    return out
+
+
+def test_count_repeats_ask_about_a_repeated_color_or_shape_when_the_scene_has_one():
+    """share 1: every one-color / one-shape count on a scene holding a repeated color / shape
+    asks about one of those (answer >= 2, counted independently here), others as before;
+    share 0.5: about half of the eligible questions do (with the uniform draw's own repeats
+    counted in); share 0: the same questions as without the argument, question for question."""
+    for target, attr in (("color", "color"), ("shape", "shape")):
+        for s, q in _count_answers(400, 1, 1.0, target):
+            values = [getattr(o, attr) for o in s.objects]
+            word = q["question"].split()[2]  # "How many red shapes" / "How many circles"
+            asked = word if target == "color" else word[:-1]
+            assert int(q["answer"]) == sum(v == asked for v in values)
+            if any(values.count(v) >= 2 for v in values):
+                assert values.count(asked) >= 2, (q, values)
+        n = 3000
+        eligible = [(s, q) for s, q in _count_answers(n, 2, 0.5, target)
+                    if any(c >= 2 for c in np.unique([getattr(o, attr) for o in s.objects],
+                                                     return_counts=True)[1])]
+        base = [(s, q) for s, q in _count_answers(n, 2, 0.0, target)
+                if any(c >= 2 for c in np.unique([getattr(o, attr) for o in s.objects],
+                                                 return_counts=True)[1])]
+        p0 = np.mean([int(q["answer"]) >= 2 for _, q in base])
+        p = np.mean([int(q["answer"]) >= 2 for _, q in eligible])
+        want = 0.5 + 0.5 * p0  # the uniform half still lands on a repeated value sometimes
+        assert abs(p - want) <= 4 * np.sqrt(want * (1 - want) / len(eligible)), (target, p, want)
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    for _ in range(300):
+        s = sc.random_scene(rng_a)
+        assert s == sc.random_scene(rng_b)
+        assert (language.question(s, rng_a, style="factored") ==
+                language.question(s, rng_b, style="factored", count_repeats=0.0))
+    with pytest.raises(ValueError, match=r"count_repeats: must be a number in \[0, 1\]"):
+        language.question(s, rng_a, kind="count", count_repeats=1.5)
+    with pytest.raises(ValueError, match="vqa_count_repeats: must be a number"):
+        language.count_repeats({"shapesworld": {"vqa_count_repeats": "often"}})
+    assert language.count_repeats({"shapesworld": {}}) == 0.0
+
+
 def test_question_weights_reject_bad_config_by_name():
     cfg = lambda **sw: {"shapesworld": sw}  # noqa: E731
     assert language.question_weights(cfg()) == ({}, {})
@@ -592,6 +641,15 @@ def test_gpu_default_weights_fine_tuning_questions_and_counts_experiment_varies_
     comp = pipeline.make_component(
         "sw_vqa", {"task": "vqa"}, demo._stage_config("sft", "gpu", str(tmp_path), uniform).data)
     assert comp.vqa_kind_weights == {} and comp.vqa_count_weights == {}
+    assert comp.vqa_count_repeats == 0.0
+    repeats = load_config_file(path, "repeats")
+    for stage in demo.STAGES:
+        assert weights(repeats, stage) == weights(dc, stage)
+        data = demo._stage_config(stage, "gpu", str(tmp_path), repeats).data
+        assert language.count_repeats(data) == (0.0 if stage == "pretrain" else 0.6)
+    comp = pipeline.make_component(
+        "sw_vqa", {"task": "vqa"}, demo._stage_config("sft", "gpu", str(tmp_path), repeats).data)
+    assert comp.vqa_count_repeats == 0.6
     with pytest.raises(ValueError, match="unknown argument 'nope'"):
         load_config_file(path, "nope")
 

@@ -37,7 +37,9 @@ config.data keys read (see `data_config()` for defaults):
                     arith_max_start, arith_max_add, arith_cot ('full' | 'equations'),
                     vqa_cot (a registered style: vqa_cot.py), vqa_kind_weights / vqa_count_weights
                     ({name: weight}: how often each training question kind / count target is
-                    asked; {} uniform), max_objects}.
+                    asked; {} uniform), vqa_count_repeats (share of one-color / one-shape
+                    counts asked about a color or shape the scene holds twice or more; 0 none),
+                    max_objects, caption_style}.
   components        name -> {kind: shapesworld|jsonl|image_caption|text, ...kind's args,
                     codes_cache: path prefix of a CodeCache ('' for none)}.
   mixture           task -> {component name: weight}.
@@ -80,7 +82,8 @@ def data_config() -> ml_collections.ConfigDict:
         shapesworld=dict(use_tfds=True, split="train", num_train=20000, num_test=1000,
                          knowledge_fraction=0.2, arith_max_steps=3, arith_max_start=20,
                          arith_max_add=15, arith_cot="full", vqa_cot="inventory",
-                         vqa_kind_weights={}, vqa_count_weights={}, max_objects=4,
+                         vqa_kind_weights={}, vqa_count_weights={}, vqa_count_repeats=0.0,
+                         max_objects=4,
                          caption_style="varied"),
         components={}, mixture={},
     ))
@@ -127,6 +130,7 @@ def make_component(name: str, spec, d):
                   max_objects=int(_get(sw, "max_objects", 4)),
                   arith_cot=sw_reasoning.cot_style(d), vqa_cot=sw_language.vqa_cot_style(d),
                   vqa_kind_weights=kind_weights, vqa_count_weights=count_weights,
+                  vqa_count_repeats=sw_language.count_repeats(d),
                   caption_style=sw_language.caption_style(d),
                   **{f"arith_{k}": v for k, v in sw_reasoning.difficulty(d).items()})
         kw.update(spec)

@@ -85,6 +85,30 @@ def vqa_cot_style(data_cfg) -> str:
     return style
 
 
+def check_share(value, what: str) -> float:
+    """`value` as a float in [0, 1]; errors name `what` (the config key)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: must be a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"{what}: must be a number in [0, 1], got {value!r}")
+    return v
+
+
+def count_repeats(data_cfg) -> float:
+    """`config.data.shapesworld.vqa_count_repeats`, checked (0 when absent)."""
+    sw = data_cfg.get("shapesworld", {}) if data_cfg is not None else {}
+    return check_share(sw.get("vqa_count_repeats", 0.0),
+                       "config.data.shapesworld.vqa_count_repeats")
+
+
+def _repeated(values) -> list:
+    """The values that occur two or more times, sorted."""
+    values = list(values)
+    return sorted({v for v in values if values.count(v) >= 2})
+
+
 def question_weights(data_cfg) -> tuple[dict, dict]:
     """(`config.data.shapesworld.vqa_kind_weights`, `...vqa_count_weights`), checked: which
     training questions are asked how often (empty: uniform, as before the fields existed)."""
@@ -98,7 +122,8 @@ def question_weights(data_cfg) -> tuple[dict, dict]:
 
 def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
              style: str = "inventory", avoid_pairs=frozenset(), kind_weights=None,
-             count_weights=None, caption_style: str = "varied") -> dict:
+             count_weights=None, caption_style: str = "varied",
+             count_repeats: float = 0.0) -> dict:
     """A question about the scene: {kind, question, cot, answer}. `answer` is the short final
     answer; the assistant text is `<think> {cot} </think> {answer}` (see `cot_answer`).
 
@@ -113,8 +138,15 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
     split asks about (a GPU run's POPE recall was 0.55 with precision 0.93).
 
     kind_weights / count_weights: {name: weight} over QUESTION_KINDS (when `kind` is None) and
-    over what a count counts (COUNT_TARGETS); empty or None draws uniformly."""
+    over what a count counts (COUNT_TARGETS); empty or None draws uniformly.
+
+    count_repeats: the share of one-color and one-shape counts that ask about a color or shape
+    the scene holds two or more of, where it holds one (drawn uniformly they are rare: of 1-4
+    objects in 8 colors, "how many <color> shapes" is answered 2 or 3 about one time in ten, and
+    GPU runs 12-14 answered those 0-1 of 4-5 right). 0 draws no extra number: the same
+    questions as before the argument existed."""
     cot_style = vqa_cot.get_vqa_cot(style)
+    count_repeats = check_share(count_repeats, "count_repeats")
     kind = kind or _pick_weighted(rng, QUESTION_KINDS,
                                   check_weights(kind_weights, QUESTION_KINDS, "kind_weights"))
     objs = list(scene.objects)
@@ -126,11 +158,17 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
             q, match, plural, singular = "How many shapes are in the image?", (lambda o: True), \
                 "shapes", "shape"
         elif attr == "color":
-            color = _pick(rng, [o.color for o in objs] + list(sc.COLOR_NAMES[:2]))
+            colors = [o.color for o in objs] + list(sc.COLOR_NAMES[:2])
+            if count_repeats > 0 and rng.random() < count_repeats:
+                colors = _repeated(o.color for o in objs) or colors
+            color = _pick(rng, colors)
             q, match, plural, singular = f"How many {color} shapes are there?", \
                 (lambda o: o.color == color), f"{color} shapes", f"{color} shape"
         else:
-            shape = _pick(rng, sc.SHAPES)
+            shapes = sc.SHAPES
+            if count_repeats > 0 and rng.random() < count_repeats:
+                shapes = _repeated(o.shape for o in objs) or shapes
+            shape = _pick(rng, shapes)
             q, match, plural, singular = f"How many {shape}s are there?", \
                 (lambda o: o.shape == shape), f"{shape}s", shape
         n = sum(map(match, objs))

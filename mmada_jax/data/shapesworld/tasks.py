@@ -73,7 +73,7 @@ class ShapesWorldComponent:
                  arith_max_steps: int = 3, arith_max_start: int = 20, arith_max_add: int = 15,
                  max_objects: int = scenes.MAX_OBJECTS, arith_cot: str = "full",
                  vqa_cot: str = "inventory", vqa_kind_weights=None, vqa_count_weights=None,
-                 caption_style: str = "varied"):
+                 caption_style: str = "varied", vqa_count_repeats: float = 0.0):
         if task not in self.TASKS:
             raise ValueError(f"shapesworld component: task {task!r} unknown; known {self.TASKS}")
         self.task, self.split = task, split
@@ -92,6 +92,8 @@ class ShapesWorldComponent:
             vqa_kind_weights, language.QUESTION_KINDS, "shapesworld component: vqa_kind_weights")
         self.vqa_count_weights = language.check_weights(
             vqa_count_weights, language.COUNT_TARGETS, "shapesworld component: vqa_count_weights")
+        self.vqa_count_repeats = language.check_share(
+            vqa_count_repeats, "shapesworld component: vqa_count_repeats")
         self.use_tfds, self.data_dir, self.build_if_missing = use_tfds, data_dir, build_if_missing
         self.builder_kwargs = dict(image_size=image_size, num_train=num_train, num_test=num_test,
                                    seed=seed, knowledge_fraction=knowledge_fraction,
@@ -145,7 +147,8 @@ class ShapesWorldComponent:
         q = language.question(scene, rng, style=self.vqa_cot, avoid_pairs=avoid,
                               kind_weights=self.vqa_kind_weights,
                               count_weights=self.vqa_count_weights,
-                              caption_style=self.caption_style)
+                              caption_style=self.caption_style,
+                              count_repeats=self.vqa_count_repeats)
         return dict(kind="chat", think=True, image=img, messages=[
             dict(role="user", content=q["question"]),
             dict(role="assistant", content=language.cot_answer(q["cot"], q["answer"]))])
