@@ -11,7 +11,10 @@ change; the eval's questions are the same).
               (`data.shapesworld.vqa_count_repeats`): answers of 2+ go from 10% to 22% of the
               color counts and from 20% to 41% of the shape counts. Runs 12-14 answered color
               counts of 2-3 right 0-1 times of 4-5 and shape counts of 2 5-7 of 11: most of
-              their count errors, many after a listing that names both objects.
+              their count errors, many after a listing that names both objects. Run 15 (one
+              H200): counts of 2-3 colors 4/5, but one-object counts fell (colors 21/22 ->
+              11/22, shapes 10/12 -> 5/12) and position collapsed (0.64): final VQA 0.789.
+              Not adopted.
 
 Why: over eleven GPU runs, counting a subset ("how many circles", "how many blue shapes") was
 the one VQA skill far below target, as wrong on train-split scenes as on test scenes, so
