@@ -10,8 +10,6 @@ Prints one JSON line per split.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
@@ -58,19 +56,6 @@ def probe(ev, split: str, n: int, seed: int = 0) -> dict:
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--workdir", required=True, help="a stage workdir (config.json, checkpoints)")
-    ap.add_argument("--n", type=int, default=128)
-    a = ap.parse_args()
-    import ml_collections
-    from mmada_jax.evaluate import load_for_eval
-    with open(os.path.join(a.workdir, "config.json")) as f:
-        cfg = ml_collections.ConfigDict(json.load(f))
-    ev = load_for_eval(cfg, a.workdir)
-    for split in ("train", "test"):
-        print(json.dumps(probe(ev, split, a.n) | dict(workdir=a.workdir)), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    from probe_cli import main
+    main(probe)

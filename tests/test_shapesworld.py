@@ -531,13 +531,17 @@ def test_question_weights_set_how_often_each_kind_and_count_target_is_asked():
         share = counts.count(t) / len(counts)
         assert abs(share - w) <= 4 * np.sqrt(w * (1 - w) / len(counts)), (t, share, w)
     # empty weights are the uniform pick: the same questions as passing none
-    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
-    for _ in range(200):
+    _assert_same_questions_as_without(3, 200, kind_weights={}, count_weights=None)
+
+
+def _assert_same_questions_as_without(seed, n, **kwargs):
+    """`language.question(..., **kwargs)` asks, question for question, what it asks without."""
+    rng_a, rng_b = np.random.default_rng(seed), np.random.default_rng(seed)
+    for _ in range(n):
         s = sc.random_scene(rng_a)
         assert s == sc.random_scene(rng_b)
         assert (language.question(s, rng_a, style="factored") ==
-                language.question(s, rng_b, style="factored", kind_weights={},
-                                  count_weights=None))
+                language.question(s, rng_b, style="factored", **kwargs))
 
 
 def _count_answers(n, seed, share, target):
@@ -576,14 +580,10 @@ def test_count_repeats_ask_about_a_repeated_color_or_shape_when_the_scene_has_on
         p = np.mean([int(q["answer"]) >= 2 for _, q in eligible])
         want = 0.5 + 0.5 * p0  # the uniform half still lands on a repeated value sometimes
         assert abs(p - want) <= 4 * np.sqrt(want * (1 - want) / len(eligible)), (target, p, want)
-    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
-    for _ in range(300):
-        s = sc.random_scene(rng_a)
-        assert s == sc.random_scene(rng_b)
-        assert (language.question(s, rng_a, style="factored") ==
-                language.question(s, rng_b, style="factored", count_repeats=0.0))
+    _assert_same_questions_as_without(5, 300, count_repeats=0.0)
+    rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=r"count_repeats: must be a number in \[0, 1\]"):
-        language.question(s, rng_a, kind="count", count_repeats=1.5)
+        language.question(sc.random_scene(rng), rng, kind="count", count_repeats=1.5)
     with pytest.raises(ValueError, match="vqa_count_repeats: must be a number"):
         language.count_repeats({"shapesworld": {"vqa_count_repeats": "often"}})
     assert language.count_repeats({"shapesworld": {}}) == 0.0
