@@ -34,6 +34,8 @@ def main():
     ap.add_argument("--eval", default="", help="eval config 'key=value,...'")
     ap.add_argument("--probe", type=int, default=0,
                     help="also run t2i_binding_probe.py on this many scenes per split per point")
+    ap.add_argument("--mmu_probe", type=int, default=0,
+                    help="also run mmu_reading_probe.py on this many scenes per split per point")
     a = ap.parse_args()
 
     import jax
@@ -77,13 +79,19 @@ def main():
                    **{f"{k}.{m}": round(float(v[m]), 4) for k, v in res.items()
                       if isinstance(v, dict) for m in ("accuracy", "format_rate", "overall")
                       if m in v and v.get("n", 1)})
-        if a.probe:
-            from t2i_binding_probe import probe
+        probes = [(name, n) for name, n in (("t2i_binding_probe", a.probe),
+                                             ("mmu_reading_probe", a.mmu_probe)) if n]
+        if probes:
+            import importlib
             from mmada_jax.evaluate import load_for_eval
             ev = load_for_eval(cfg, wd, devices, text_tok, image_tok)
-            for split in ("train", "test"):
-                row.update({f"probe_{split}.{k}": v for k, v in probe(ev, split, a.probe).items()
-                            if k not in ("split", "n")})
+            for name, n in probes:
+                prefix = "probe" if name == "t2i_binding_probe" else "mmu"
+                probe = importlib.import_module(name).probe
+                for split in ("train", "test"):
+                    row.update({f"{prefix}_{split}.{k}": v
+                                for k, v in probe(ev, split, n).items()
+                                if k not in ("split", "n")})
         print(json.dumps(row), flush=True)
         with open(os.path.join(a.workdir, "curve.jsonl"), "a") as f:
             f.write(json.dumps(row) + "\n")

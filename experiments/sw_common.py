@@ -34,6 +34,10 @@ BATCH = {"cpu": (8, 2, 4, 4), "gpu": (64, 16, 48, 64), "ci": (2, 2, 2, 2)}
 # each. Reasoning accuracy follows the number of worked problems seen (H100 learning curves at the
 # cpu sizes, BENCHMARKS.md: ~0.2 at 10k, ~0.5-0.7 at 16-28k), VQA the number of VQA rows
 SFT_BATCH = {"cpu": (1, 1, 7, 6)}
+# rows per step of the 'read' task (salient rows, pre-training and fine-tuning); 0 / absent: none
+READ_BATCH = {"cpu": dict(pretrain=4, sft=4)}
+SALIENT_WORDS = ("red", "green", "blue", "yellow", "purple", "cyan", "orange", "white",
+                 "circle", "square", "triangle", "small", "large")
 STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=40), "gpu": dict(pretrain=20000, sft=12000, grpo=300),
          "ci": dict(pretrain=3, sft=2, grpo=1)}
 # cpu grpo: at the demo's sizes and ~16 steps every setting tried (lr 5e-4 .. 2e-5, mu 1-8,
@@ -163,6 +167,16 @@ def sw_config(stage: str, variant: str = "cpu"):
     else:
         d.mixture = {"t2i": {"sw_t2i": 1.0}, "lm": {"sw_arith": 1.0},
                      "mmu": {"sw_vqa": 0.85, "sw_caption": 0.15}}
+    n_read = READ_BATCH.get(variant, {}).get(stage, 0)
+    if n_read:
+        # 'read' rows: captions (and worked VQA answers) whose color, shape and size words are
+        # all masked with the rest shown (salient rows, `text_answer_full`): the small cpu model
+        # otherwise never learns to read the image (BENCHMARKS.md, "The demo")
+        c.tasks.read = ml_collections.ConfigDict(dict(
+            objective="text_answer_full", batch_size=n_read, coeff=1.0, salient_prob=1.0))
+        d.salient_words = list(SALIENT_WORDS)
+        d.mixture["read"] = ({"sw_caption": 1.0} if stage == "pretrain" else
+                             {"sw_vqa": 0.5, "sw_caption": 0.5})
     c.data = d
     return c
 

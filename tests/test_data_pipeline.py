@@ -355,6 +355,37 @@ def test_readback_rows_in_the_pipeline():
                                 codes_fn=CODES))
 
 
+def test_salient_rows_in_the_pipeline():
+    """salient_prob=1: every training mmu row keeps its image and scores only the salient words
+    of its answer (each scored run of tokens spells some of them), never its eos pads; with
+    readback_prob=1 too, readback comes first; bad settings are named errors."""
+    from mmada_jax.data.shapesworld import scenes as sc
+    words = list(sc.COLOR_NAMES) + list(sc.SHAPES)
+    c = make_config(salient_prob=1.0, salient_words=words)
+    c.seq_len, c.tasks.mmu.batch_size = 400, 8  # byte tokens: whole answers fit the row
+    b = next(build_batch_source(c, LAYOUT, codes_fn=CODES))
+    n_words = 0
+    for toks, tgt in zip(b["mmu"]["tokens"], b["mmu"]["target_mask"]):
+        assert LAYOUT.is_image(toks[2:18]).all()
+        assert not tgt[toks == LAYOUT.eos].any() and not tgt[toks == LAYOUT.eot_id].any()
+        runs = np.split(np.flatnonzero(tgt), np.flatnonzero(np.diff(np.flatnonzero(tgt)) > 1) + 1)
+        for r in runs:
+            if len(r):
+                spelled = bytes(int(t) for t in toks[r]).decode()  # " yellow circle": two
+                assert spelled.startswith(" ") and set(spelled.split()) <= set(words), spelled
+                n_words += len(spelled.split())
+    assert n_words >= 8
+    assert b["t2i"]["target_mask"].sum() == 2 * 16  # t2i rows untouched: their image codes
+    rb = make_config(salient_prob=1.0, salient_words=words, readback_prob=1.0)
+    assert (next(build_batch_source(rb, LAYOUT, codes_fn=CODES))["mmu"]["tokens"][:, 2:18]
+            == LAYOUT.mask).all()
+    with pytest.raises(ValueError, match="salient_prob"):
+        next(build_batch_source(make_config(salient_prob=2.0, salient_words=words), LAYOUT,
+                                codes_fn=CODES))
+    with pytest.raises(ValueError, match="salient_words"):
+        next(build_batch_source(make_config(salient_prob=0.5), LAYOUT, codes_fn=CODES))
+
+
 def test_first_sentence_readback_rows_show_the_listing_and_score_the_rest():
     """readback_cut='first_sentence': a readback row's visible answer ends after its first worked
     sentence past readback_min_prefix (the listing or inventory) and the scored rest starts the

@@ -198,3 +198,42 @@ def test_readback_segment_with_cuts_uses_only_allowed_cuts_past_min_prefix(first
     before = seg["target_mask"].copy()
     rows.readback_segment(seg, n, rng, 0.5, [5, 12])  # no cut at or past 20: left alone
     assert int(seg["image_start"]) >= 0 and (seg["target_mask"] == before).all()
+
+
+def test_find_spans_marks_every_occurrence_of_every_pattern():
+    ids = [5, 1, 2, 3, 1, 2, 9, 4, 1]
+    got = rows.find_spans(ids, [[1, 2], [4], [], [7, 7]])
+    assert got.tolist() == [False, True, True, False, True, True, False, True, False]
+    assert not rows.find_spans([], [[1]]).any()
+    assert not rows.find_spans([1], [[1, 2]]).any()  # a pattern longer than the ids
+
+
+def test_salient_segment_scores_only_the_salient_answer_tokens_and_no_pads():
+    """The targets become exactly the occurrences of the patterns inside the answer (not the
+    prompt, not <|eot_id|> or eos), the padded row leaves its eos pads unscored, no token
+    changes; an answer with none of them, or one cut by the row length, is left as it was."""
+    prompt, answer = enc("user: describe red"), enc("a red circle and a blue circle")
+    pats = [enc(" red"), enc(" circle")]
+    seg = rows.prompt_answer_segment(prompt, answer, L, 80, num_image_tokens=4)
+    tokens = seg["tokens"].copy()
+    start = 2 + 4 + 1 + len(prompt)
+    assert rows.salient_segment(seg, answer, pats)
+    want = np.zeros(len(tokens), bool)
+    text = bytes(answer).decode()
+    for w in (" red", " circle"):
+        i = text.find(w)
+        while i >= 0:
+            want[start + i:start + i + len(w)] = True
+            i = text.find(w, i + 1)
+    assert (seg["target_mask"] == want).all() and (seg["tokens"] == tokens).all()
+    row = rows.pad_segment(seg, L, 96)
+    assert not row["target_mask"][len(tokens):].any() and row["key_mask"].all()
+    assert row["target_mask"].sum() == len(" red") + 2 * len(" circle")
+    plain = rows.pad_segment(rows.prompt_answer_segment(prompt, answer, L, 80, 4), L, 96)
+    assert plain["target_mask"][len(tokens):].all()  # ordinary rows still score their pads
+    for seg, ans in ((rows.prompt_answer_segment(prompt, enc("nothing"), L, 80, 4),
+                      enc("nothing")),
+                     (rows.prompt_answer_segment(prompt, answer, L, start + 8, 4), answer)):
+        before = seg["target_mask"].copy()
+        assert not rows.salient_segment(seg, ans, pats)
+        assert (seg["target_mask"] == before).all() and "pads_scored" not in seg

@@ -60,6 +60,27 @@ def test_text_answer_loss_normalizes_by_answer_length():
     np.testing.assert_allclose(float(loss), per_row.sum() / b, rtol=1e-5)
 
 
+def test_text_answer_full_masks_every_target_and_averages_its_ce_per_row():
+    """Every target (and nothing else) is masked whatever the rng; the loss is the float64 mean
+    over rows of each row's mean CE over its targets, a row without targets counting 0."""
+    rng = np.random.default_rng()
+    b, l, v = 5, 21, 31
+    logits, tokens = _rand(b, l, v, rng)
+    target = rng.random((b, l)) < 0.3
+    target[2] = False  # a row with no targets
+    rows = dict(tokens=jnp.asarray(tokens), target_mask=jnp.asarray(target))
+    obj = get_objective("text_answer_full", ml_collections.ConfigDict(), TRAIN)
+    for seed in range(3):
+        noise = obj.corrupt(jax.random.PRNGKey(seed), rows, 99)
+        assert (np.asarray(noise["masked"]) == target).all()
+        assert (np.asarray(noise["inputs"]) == np.where(target, 99, tokens)).all()
+    loss, m = obj.loss(token_scores(jnp.asarray(logits), jnp.asarray(tokens)), rows, noise)
+    ce = _np_ce(logits, tokens)
+    per_row = [(ce[i][target[i]].mean() if target[i].any() else 0.0) for i in range(b)]
+    np.testing.assert_allclose(float(loss), np.mean(per_row), rtol=1e-5)
+    assert int(m["masked_tokens"]) == target.sum()
+
+
 def test_text_corruption_never_touches_prompt():
     b, l = 64, 40
     target = np.zeros((b, l), bool)
@@ -251,8 +272,9 @@ def test_objectives_register_the_rows_they_score():
     from mmada_jax.data import batching
     from mmada_jax.objectives import objective_rows, register_objective
     assert {n: objective_rows(n) for n in ("image_mask", "text_lm", "text_answer",
-                                           "text_answer_suffix")} == {
-        "image_mask": "t2i", "text_lm": "lm", "text_answer": "mmu", "text_answer_suffix": "mmu"}
+                                           "text_answer_suffix", "text_answer_full")} == {
+        "image_mask": "t2i", "text_lm": "lm", "text_answer": "mmu", "text_answer_suffix": "mmu",
+        "text_answer_full": "mmu"}
     assert batching.row_kind("text_answer_suffix") == "mmu" and batching.row_kind("nope") is None
     with pytest.raises(ValueError, match="rows"):
         register_objective("bad_rows", rows="image")

@@ -58,7 +58,8 @@ class RowMaker:
                  max_text_len: int, num_image_tokens: int, image_size: int,
                  caption_dropout: float, train: bool, code_grid: tuple, code_cache=None,
                  think_prompt: bool = True, readback_prob: float = 0.0,
-                 readback_min_prefix: float = 0.5, readback_cut: str = "uniform"):
+                 readback_min_prefix: float = 0.5, readback_cut: str = "uniform",
+                 salient_prob: float = 0.0, salient_words=()):
         self.name, self.component, self.row_kind = name, component, row_kind
         self.layout, self.encode = layout, encode
         self.seq_len, self.max_text_len = seq_len, max_text_len
@@ -75,6 +76,15 @@ class RowMaker:
             raise ValueError(f"config.data.readback_cut={readback_cut!r}: known {READBACK_CUTS}")
         self.readback_prob, self.readback_min_prefix = readback_prob, readback_min_prefix
         self.readback_cut = readback_cut
+        if not 0.0 <= salient_prob <= 1.0:
+            raise ValueError(f"config.data.salient_prob={salient_prob} not in [0, 1]")
+        if salient_prob > 0 and not salient_words:
+            raise ValueError("config.data.salient_prob > 0 needs config.data.salient_words")
+        self.salient_prob = salient_prob
+        # each word as the tokenizer writes it inside a sentence, after a space (a word-piece
+        # tokenizer's "▁red"; a byte tokenizer's " red" also matches the start of " reddish")
+        self.salient_patterns = sorted({tuple(encode(" " + str(w))) for w in salient_words}
+                                       - {()})
 
     def __call__(self, raw, rng: np.random.Generator):
         try:
@@ -131,6 +141,8 @@ class RowMaker:
                         ex["messages"][-1]["content"], answer, self.encode))
                     rows_lib.readback_segment(seg, len(answer), rng, self.readback_min_prefix,
                                               cuts, first_cut=cut == "first_sentence")
+                elif self.train and self.salient_prob and rng.random() < self.salient_prob:
+                    rows_lib.salient_segment(seg, answer, self.salient_patterns)
             else:
                 seg["image"] = np.zeros((self.image_size, self.image_size, 3), np.float32)
                 seg["codes"] = np.full(self.code_grid, -1, np.int32)

@@ -27,6 +27,12 @@ config.data keys read (see `data_config()` for defaults):
                     readback_cut 'uniform' (the prefix ends at any token), 'sentence' (after
                     any whole sentence of the answer: `rows.sentence_cuts`) or 'first_sentence'
                     (after the first one past readback_min_prefix).
+  salient_prob      share of the other image rows of mmu tasks (training only) made 'salient'
+                    rows: only the answer's `salient_words` (e.g. colors and shapes) are
+                    targets, the rest of the answer visible, eos pads unscored
+                    (`rows.salient_segment`): the image is the only place those words can be
+                    read from. `config.tasks.<task>.salient_prob` overrides it per task (a task
+                    of salient rows only, trained with `text_answer_full`).
   pack              comma-separated text tasks to pack (segment_ids), e.g. 'lm' (text_lm rows or
                     text_answer chats without images; a packed image row is a named error).
   chat_pack_len     0: a chat in a packed task keeps its own eos-padded row; N > 0: chats shorter
@@ -77,7 +83,7 @@ def data_config() -> ml_collections.ConfigDict:
         read_threads=1, data_dir="~/.cache/mmada_jax/data", build_if_missing=True,
         image_size=64, num_image_tokens=16, max_text_len=32, caption_dropout=0.1, pack="",
         chat_pack_len=0, think_prompt=True, readback_prob=0.0, readback_min_prefix=0.5,
-        readback_cut="uniform",
+        readback_cut="uniform", salient_prob=0.0, salient_words=[],
         tokenizer="byte",
         shapesworld=dict(use_tfds=True, split="train", num_train=20000, num_test=1000,
                          knowledge_fraction=0.2, arith_max_steps=3, arith_max_start=20,
@@ -225,7 +231,9 @@ def build_dataset(config, layout, *, tokenizer=None, process_index=0, process_co
                 think_prompt=bool(_get(d, "think_prompt", True)),
                 readback_prob=float(_get(d, "readback_prob", 0.0)),
                 readback_min_prefix=float(_get(d, "readback_min_prefix", 0.5)),
-                readback_cut=str(_get(d, "readback_cut", "uniform"))),
+                readback_cut=str(_get(d, "readback_cut", "uniform")),
+                salient_prob=float(_get(t, "salient_prob", _get(d, "salient_prob", 0.0))),
+                salient_words=tuple(_get(d, "salient_words", ()) or ())),
                 seed=seed + 1)
             parts[cname] = ds.to_iter_dataset(grain.ReadOptions(
                 num_threads=int(_get(d, "read_threads", 1)), prefetch_buffer_size=8))

@@ -146,8 +146,46 @@ def lm_segment(text_ids: Sequence[int], layout: TokenLayout, seq_len: int) -> di
                 truncated=len(text_ids) > seq_len - 2)
 
 
+def find_spans(ids: Sequence[int], patterns: Sequence[Sequence[int]]) -> np.ndarray:
+    """[len(ids)] bool: True on every occurrence of any pattern (a token-id sequence) in ids."""
+    ids = list(ids)
+    out = np.zeros((len(ids),), bool)
+    for pat in patterns:
+        pat, k = list(pat), len(pat)
+        if k == 0:
+            continue
+        for i in range(len(ids) - k + 1):
+            if ids[i:i + k] == pat:
+                out[i:i + k] = True
+    return out
+
+
+def salient_segment(seg: dict, answer_ids: Sequence[int],
+                    patterns: Sequence[Sequence[int]]) -> bool:
+    """Make an unpadded mmu segment (in place) a 'salient' row: its targets are only the
+    answer's salient tokens (occurrences of `patterns`, e.g. the tokens of "red" or "circle"),
+    everything else visible, its eos padding unscored (`pads_scored` False). The masked
+    diffusion loss then asks for those words with the rest of the answer in view: in a caption,
+    the color of the object whose shape and cell are shown, which only the image holds
+    (salient span masking). Returns False, leaving the segment unchanged, when the answer holds
+    none of them or was cut short."""
+    target = seg["target_mask"]
+    start = int(np.argmax(target)) if target.any() else len(target)
+    n = len(answer_ids)
+    if start + n > len(target):
+        return False
+    hit = find_spans(answer_ids, patterns)
+    if not hit.any():
+        return False
+    target[:] = False
+    target[start:start + n] = hit
+    seg["pads_scored"] = False
+    return True
+
+
 def pad_segment(seg: dict, layout: TokenLayout, seq_len: int) -> dict:
-    """Right-pad an unpadded segment with eos (key and target True: LLaDA scores eos pads)."""
+    """Right-pad an unpadded segment with eos (key True; target True, LLaDA scores eos pads,
+    unless the segment says `pads_scored` False)."""
     n = len(seg["tokens"])
     if n > seq_len:
         raise RowTooLong(f"segment of {n} tokens exceeds seq_len {seq_len}")
@@ -155,7 +193,7 @@ def pad_segment(seg: dict, layout: TokenLayout, seq_len: int) -> dict:
     tokens[:n] = seg["tokens"]
     key = np.ones((seq_len,), bool)
     key[:n] = seg["key_mask"]
-    target = np.ones((seq_len,), bool)
+    target = np.full((seq_len,), bool(seg.get("pads_scored", True)))
     target[:n] = seg["target_mask"]
     return dict(tokens=tokens, key_mask=key, target_mask=target,
                 image_start=np.int32(seg["image_start"]))
