@@ -34,8 +34,10 @@ BATCH = {"cpu": (8, 2, 4, 4), "gpu": (64, 16, 48, 64), "ci": (2, 2, 2, 2)}
 # each. Reasoning accuracy follows the number of worked problems seen (H100 learning curves at the
 # cpu sizes, BENCHMARKS.md: ~0.2 at 10k, ~0.5-0.7 at 16-28k), VQA the number of VQA rows
 SFT_BATCH = {"cpu": (1, 1, 7, 6)}
-# rows per step of the 'read' task (salient rows, pre-training and fine-tuning); 0 / absent: none
-READ_BATCH = {"cpu": dict(pretrain=4, sft=4)}
+# the cpu variant's 'read' task (salient rows: every color, shape and size word of a caption or
+# worked answer masked, the rest shown; `text_answer_full`) is in its pre-training and SFT
+# configs with 0 rows, off: in the demo (v22, 4 rows per step) it cost steps and left the model
+# reading no better (BENCHMARKS.md, "The demo"). `experiments/sw_cpu_read.py` turns it on.
 SALIENT_WORDS = ("red", "green", "blue", "yellow", "purple", "cyan", "orange", "white",
                  "circle", "square", "triangle", "small", "large")
 STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=40), "gpu": dict(pretrain=20000, sft=12000, grpo=300),
@@ -167,13 +169,9 @@ def sw_config(stage: str, variant: str = "cpu"):
     else:
         d.mixture = {"t2i": {"sw_t2i": 1.0}, "lm": {"sw_arith": 1.0},
                      "mmu": {"sw_vqa": 0.85, "sw_caption": 0.15}}
-    n_read = READ_BATCH.get(variant, {}).get(stage, 0)
-    if n_read:
-        # 'read' rows: captions (and worked VQA answers) whose color, shape and size words are
-        # all masked with the rest shown (salient rows, `text_answer_full`): the small cpu model
-        # otherwise never learns to read the image (BENCHMARKS.md, "The demo")
+    if variant == "cpu" and stage in ("pretrain", "sft"):
         c.tasks.read = ml_collections.ConfigDict(dict(
-            objective="text_answer_full", batch_size=n_read, coeff=1.0, salient_prob=1.0))
+            objective="text_answer_full", batch_size=0, coeff=1.0, salient_prob=1.0))
         d.salient_words = list(SALIENT_WORDS)
         d.mixture["read"] = ({"sw_caption": 1.0} if stage == "pretrain" else
                              {"sw_vqa": 0.5, "sw_caption": 0.5})
