@@ -65,8 +65,7 @@ def main():
         cfg = ml_collections.ConfigDict(json.load(f))
     ev = load_for_eval(cfg, a.workdir)
     lay, tok, seq_len = ev.layout, ev.text_tok, int(cfg.seq_len)
-    words = {"colors": set(sc.COLOR_NAMES),
-             "salient": set(sc.COLOR_NAMES) | set(sc.SHAPES) | set(sc.SIZES)}
+    words = {"colors": set(sc.COLOR_NAMES), "salient": set(sc.ATTRIBUTE_WORDS)}
     target_words, p_range, weighted, pads = MODES[a.mode]
 
     def rows(rng, n, kind):

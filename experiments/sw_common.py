@@ -17,6 +17,7 @@ import ml_collections
 
 from mmada_jax.config import base_config, model_config
 from mmada_jax.data.pipeline import data_config
+from mmada_jax.data.shapesworld.scenes import ATTRIBUTE_WORDS
 
 ASSETS = "runs/demo/assets"
 VARIANTS = ("cpu", "gpu", "ci")
@@ -38,15 +39,14 @@ SFT_BATCH = {"cpu": (1, 1, 7, 6)}
 # worked answer masked, the rest shown; `text_answer_full`) is in its pre-training and SFT
 # configs with 0 rows, off: in the demo (v22, 4 rows per step) it cost steps and left the model
 # reading no better (BENCHMARKS.md, "The demo"). `experiments/sw_cpu_read.py` turns it on.
-SALIENT_WORDS = ("red", "green", "blue", "yellow", "purple", "cyan", "orange", "white",
-                 "circle", "square", "triangle", "small", "large")
 STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=40), "gpu": dict(pretrain=20000, sft=12000, grpo=300),
          "ci": dict(pretrain=3, sft=2, grpo=1)}
 # cpu grpo: at the demo's sizes and ~16 steps every setting tried (lr 5e-4 .. 2e-5, mu 1-8,
 # groups 6-12, temperatures 0.3-1.0, 40+ runs on the H100: BENCHMARKS.md) lowers or keeps held-out
 # reasoning; the SFT model's right answers are mostly guessed, so the correctness reward
 # reinforces guesses. 2e-5 changed it least (0.26 -> 0.24 from the demo's own SFT checkpoint)
-# gpu fine-tuning / UniGRPO: which VQA training questions are drawn how often (uniform is 0.2
+# gpu fine-tuning: which VQA training questions are drawn how often (the UniGRPO stage's config
+# carries them too; its VQA prompts come from the eval's generator, uniform) (uniform is 0.2
 # per kind and 1/3 per count target): shape counts 18% of the VQA rows instead of 6.7%
 GPU_VQA_KIND_WEIGHTS = dict(count=0.4, color=0.15, position=0.15, exists=0.15, caption=0.15)
 GPU_VQA_COUNT_WEIGHTS = dict(all=0.2, color=0.35, shape=0.45)
@@ -172,7 +172,7 @@ def sw_config(stage: str, variant: str = "cpu"):
     if variant == "cpu" and stage in ("pretrain", "sft"):
         c.tasks.read = ml_collections.ConfigDict(dict(
             objective="text_answer_full", batch_size=0, coeff=1.0, salient_prob=1.0))
-        d.salient_words = list(SALIENT_WORDS)
+        d.salient_words = list(ATTRIBUTE_WORDS)
         d.mixture["read"] = ({"sw_caption": 1.0} if stage == "pretrain" else
                              {"sw_vqa": 0.5, "sw_caption": 0.5})
     c.data = d

@@ -1,5 +1,7 @@
-"""The question-mix variants of sw_gpu (only the SFT and UniGRPO stages' VQA training questions
-change; the eval's questions are the same).
+"""The question-mix variants of sw_gpu (only the fine-tuning stage's VQA training rows change;
+the eval's questions are the same, and so are UniGRPO's VQA prompts, which the trainer draws
+uniformly with the eval's generator, `evals.shapesworld_eval.vqa_items`: the UniGRPO stage's
+config carries the settings, its rollouts do not use them).
 
   ''          the gpu default since run 14 (`sw_common.GPU_VQA_KIND_WEIGHTS`): questions drawn
               count 0.4, color / position / existence / caption 0.15 each; of the counts, all

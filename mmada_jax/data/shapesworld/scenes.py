@@ -26,6 +26,8 @@ COLORS = {
 COLOR_NAMES = tuple(COLORS)
 SIZES = {"small": 0.5, "large": 0.85}  # side (or diameter) as a fraction of the cell side
 SIZE_NAMES = tuple(SIZES)
+# the words a caption names an object's look with (colors, shapes, sizes)
+ATTRIBUTE_WORDS = COLOR_NAMES + SHAPES + SIZE_NAMES
 BACKGROUND = (24, 24, 24)
 GRID = 3
 ROW_NAMES = ("top", "middle", "bottom")
