@@ -25,7 +25,7 @@ def bench(stage: str, setting: str, workdir: str, steps: int) -> dict:
     import jax
     import numpy as np
     from mmada_jax import assets, demo
-    from mmada_jax.config import apply_overrides
+    from mmada_jax.config import apply_overrides, parse_overrides
     from mmada_jax.training.loop import build, to_global
     from mmada_jax.training.step import init_train_state, jit_train_step
     dc = demo.demo_config("cpu")
@@ -34,8 +34,7 @@ def bench(stage: str, setting: str, workdir: str, steps: int) -> dict:
                            os.path.join(workdir, "assets"))
     c = cfgs[stage]
     if setting:
-        c = apply_overrides(c, {k: demo._parse_value(v) for k, v in
-                                (kv.split("=", 1) for kv in setting.split(";"))})
+        c = apply_overrides(c, parse_overrides(setting, "setting"))
         c.unlock()
     s = build(c, jax.devices()[:1])
     state = init_train_state(s.model, s.tx, c, s.mesh, jax.random.key(0), s.state_shardings)

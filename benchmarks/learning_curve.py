@@ -41,6 +41,7 @@ def main():
     import jax
     from mmada_jax import assets as assets_lib
     from mmada_jax import demo
+    from mmada_jax.config import parse_value
     from mmada_jax.training.loop import train
 
     os.makedirs(a.workdir, exist_ok=True)
@@ -51,7 +52,7 @@ def main():
     dc.stage_overrides[a.stage] = a.overrides
     for kv in filter(None, a.eval.split(",")):
         k, v = kv.split("=", 1)
-        dc.eval[k] = type(dc.eval[k])(demo._parse_value(v))
+        dc.eval[k] = type(dc.eval[k])(parse_value(v))
     cfgs = {s: demo._stage_config(s, a.variant, a.workdir, dc) for s in demo.STAGES}
     text_tok = assets_lib.text_tokenizer(cfgs["pretrain"])
     image_tok = assets_lib.image_tokenizer(cfgs["pretrain"])

@@ -50,6 +50,8 @@ def main():
     ap.add_argument("--mode", required=True, choices=sorted(MODES))
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--from_checkpoint", action="store_true")
+    ap.add_argument("--seed", type=int, default=0, help="init and row-drawing seed")
+    ap.add_argument("--lr", type=float, default=1e-3, help="Adam's (constant) learning rate")
     a = ap.parse_args()
     import jax
     import jax.numpy as jnp
@@ -88,10 +90,10 @@ def main():
 
     params = ev.params
     if not a.from_checkpoint:
-        params = ev.model.init(jax.random.PRNGKey(0), jnp.zeros((1, seq_len), jnp.int32))
+        params = ev.model.init(jax.random.PRNGKey(a.seed), jnp.zeros((1, seq_len), jnp.int32))
         params = jax.tree_util.tree_map(lambda x: getattr(x, "value", x), params["params"],
                                         is_leaf=lambda x: hasattr(x, "value"))
-    opt = optax.adam(1e-3)
+    opt = optax.adam(a.lr)
     state = opt.init(params)
 
     def logits_of(p, inputs):
@@ -116,7 +118,7 @@ def main():
         return logits_of(p, jnp.where(colors, lay.mask, tokens)).argmax(-1) == tokens
 
     ev_tokens, ev_colors, _ = rows(np.random.default_rng(99), 128, "colors")
-    rng, t0 = np.random.default_rng(1), time.perf_counter()
+    rng, t0 = np.random.default_rng(1 + a.seed), time.perf_counter()
     for i in range(a.steps + 1):
         if i % 100 == 0:
             hit = np.asarray(color_hits(params, jnp.asarray(ev_tokens), jnp.asarray(ev_colors)))

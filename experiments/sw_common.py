@@ -39,6 +39,10 @@ SFT_BATCH = {"cpu": (1, 1, 7, 6)}
 # worked answer masked, the rest shown; `text_answer_full`) is in its pre-training and SFT
 # configs with 0 rows, off: in the demo (v22, 4 rows per step) it cost steps and left the model
 # reading no better (BENCHMARKS.md, "The demo"). `experiments/sw_cpu_read.py` turns it on.
+# the read lead-in's changes to the pre-training config: 16 read rows per step and nothing else,
+# Adam at a constant 5e-4 (at the stage's 2e-3 the skill does not form: read_learnability.py)
+READ_LEAD_IN = ("tasks.t2i.batch_size=0;tasks.lm.batch_size=0;tasks.mmu.batch_size=0;"
+                "tasks.read.batch_size=16;optim.lr=5e-4;optim.schedule=constant")
 STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=40), "gpu": dict(pretrain=20000, sft=12000, grpo=300),
          "ci": dict(pretrain=3, sft=2, grpo=1)}
 # cpu grpo: at the demo's sizes and ~16 steps every setting tried (lr 5e-4 .. 2e-5, mu 1-8,
@@ -175,6 +179,11 @@ def sw_config(stage: str, variant: str = "cpu"):
         d.salient_words = list(ATTRIBUTE_WORDS)
         d.mixture["read"] = ({"sw_caption": 1.0} if stage == "pretrain" else
                              {"sw_vqa": 0.5, "sw_caption": 0.5})
+    if variant == "cpu" and stage == "pretrain":
+        # the lead-in phase that teaches reading before the task mix (training/lead_in.py):
+        # read rows alone at a learning rate the skill forms at (BENCHMARKS.md, "The demo");
+        # off here (0 steps), on with 'train.lead_in.steps=N'
+        c.train.lead_in.overrides = READ_LEAD_IN
     c.data = d
     return c
 

@@ -10,6 +10,7 @@ ConfigDict built on `base_config()`. Command lines override fields with absl's c
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import math
 import os
@@ -79,7 +80,12 @@ def base_config() -> ConfigDict:
         steps=10, grad_accum=1, seed=0, log_every=1, ckpt_every=100, keep_ckpts=3,
         async_ckpt=True, max_nonfinite_in_row=5, skip_nonfinite=True, peak_tflops_per_device=0.0,
         text_eps=1e-3, progress=True, tensorboard=True, eval_every=0,
-        init_from=""))  # a workdir whose latest checkpoint's params start a fresh run
+        init_from="",  # a workdir whose latest checkpoint's params start a fresh run
+        # a lead-in phase before the run (`mmada_jax/training/lead_in.py`): `steps` steps of
+        # this config changed by `overrides` ('key=value;...'), in WORKDIR/lead_in; the run
+        # then starts from its parameters. 0 steps: none
+        lead_in=ConfigDict(dict(steps=0, overrides="")),
+    ))
     c.data = ConfigDict(dict(source="synthetic", seed=0))
     # Stage-specific sections read by their own entry points (UniGRPO: mmada_jax.grpo;
     # evaluation: mmada_jax.evaluate); empty for plain masked-diffusion training.
@@ -119,6 +125,28 @@ def apply_overrides(cfg: ConfigDict, overrides: dict) -> ConfigDict:
                            f"{'.'.join(parts[:-1]) or 'root'}: {sorted(node.keys())}")
         node[parts[-1]] = value
     return cfg
+
+
+def parse_value(v: str):
+    """'3e-3' -> 0.003, '12' -> 12, 'true' -> True, '[1, 2]' -> [1, 2], else the string."""
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return ast.literal_eval(v)
+    except (ValueError, SyntaxError):
+        return v
+
+
+def parse_overrides(text: str, where: str) -> dict:
+    """'optim.lr=3e-3;train.seed=4' -> {'optim.lr': 0.003, 'train.seed': 4}; `where` names the
+    setting in the error for a malformed item."""
+    pairs = [kv.split("=", 1) for kv in str(text or "").split(";") if kv.strip()]
+    bad = [kv[0] for kv in pairs if len(kv) != 2 or not kv[0].strip()]
+    if bad:
+        raise ValueError(f"{where}: expected 'key=value;key=value', got {text!r} "
+                         f"(bad item {bad[0]!r})")
+    return {k.strip(): parse_value(v.strip()) for k, v in pairs}
 
 
 # ---------------------------------------------------------------------------- validation

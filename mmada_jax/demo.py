@@ -95,15 +95,11 @@ def _stage_config(stage: str, variant: str, workdir: str, dc=None):
     cfg = ml_collections.ConfigDict(cfg.to_dict())
     if dc is not None:
         cfg.tokens.base_vocab_size = int(dc.text_tokenizer.base_vocab_size)
-        over = str(dc.get("stage_overrides", {}).get(stage, "") or "")
-        if over.strip():
-            from mmada_jax.config import apply_overrides
-            pairs = [kv.split("=", 1) for kv in over.split(";") if kv.strip()]
-            bad = [kv for kv in pairs if len(kv) != 2]
-            if bad:
-                raise ValueError(f"demo config.stage_overrides.{stage}: expected "
-                                 f"'key=value;...', got {over!r}")
-            cfg = apply_overrides(cfg, {k.strip(): _parse_value(v.strip()) for k, v in pairs})
+        from mmada_jax.config import apply_overrides, parse_overrides
+        over = parse_overrides(dc.get("stage_overrides", {}).get(stage, ""),
+                               f"demo config.stage_overrides.{stage}")
+        if over:
+            cfg = apply_overrides(cfg, over)
             cfg.unlock()
         cap = int(dc.get("steps", {}).get(stage, 0))
         if cap > 0:
@@ -116,18 +112,6 @@ def _stage_config(stage: str, variant: str, workdir: str, dc=None):
     cfg.data.image_tokenizer = os.path.join(assets, "image_tokenizer")
     cfg.data.data_dir = os.path.join(assets, "data")
     return cfg
-
-
-def _parse_value(v: str):
-    """'3e-3' -> 0.003, '12' -> 12, 'true' -> True, else the string."""
-    import ast
-    low = v.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    try:
-        return ast.literal_eval(v)
-    except (ValueError, SyntaxError):
-        return v
 
 
 class Timer:
@@ -290,10 +274,11 @@ def train_stage(stage: str, cfg, workdir: str, budget_s: float, calibrate: int, 
     cfg.train.log_every = max(1, min(int(cfg.train.log_every), k // 4))
     src = assets.batch_source(cfg, None, text_tok, image_tok)
     out = train(cfg, workdir, stop_after=k, batch_source=src, devices=devices)
-    spent = time.perf_counter() - t0
+    spent = time.perf_counter() - t0  # a lead-in phase (config.train.lead_in) included
     hist = out["history"]
     rate = steady_rate(hist)  # compile excluded
-    compile_s = max(0.0, spent - k / max(rate, 1e-6))  # paid again when the run resumes
+    compile_s = max(0.0, spent - float(out.get("lead_in_seconds", 0.0)) - k / max(rate, 1e-6))
+    # (compile is paid again when the run resumes)
     steps = int(min(cap, k + max(0.0, budget_s - spent - compile_s - 5.0) * rate * 0.95))
     print(f"[{stage}] {rate:.2f} steps/s after {k} steps ({spent:.0f}s with compile): "
           f"training to step {steps} (cap {cap}) in a {budget_s:.0f}s budget", flush=True)

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import signal
+import time
 from typing import Any
 
 import jax
@@ -17,6 +18,7 @@ import numpy as np
 
 from mmada_jax import config as config_lib
 from mmada_jax.data import build_batch_source
+from mmada_jax.training.lead_in import after_lead_in, lead_in_config, lead_in_dir
 from mmada_jax.model import build_model
 from mmada_jax.sharding import make_mesh
 from mmada_jax.token_layout import TokenLayout
@@ -91,13 +93,32 @@ class StopFlag:
             signal.signal(s, h)
 
 
+def _has_checkpoint(workdir: str) -> bool:
+    d = os.path.join(workdir, "checkpoints")
+    return os.path.isdir(d) and any(n.isdigit() for n in os.listdir(d))
+
+
 def train(config, workdir: str, *, stop_after: int | None = None, batch_source=None,
           log_stream=None, devices=None) -> dict:
-    """Run (or resume) training in `workdir`. Returns {'state', 'history', 'stopped_by'}.
+    """Run (or resume) training in `workdir`. Returns {'state', 'history', 'stopped_by',
+    'setup', 'lead_in_seconds'}.
 
     `stop_after` ends the run after that many steps of this process (tests and time-boxed runs);
-    a checkpoint is written whenever the loop exits early.
+    a checkpoint is written whenever the loop exits early. A fresh run with
+    `config.train.lead_in.steps` > 0 first trains its lead-in phase (`training/lead_in.py`) in
+    WORKDIR/lead_in to the end (resuming it if interrupted) and starts from its parameters.
     """
+    lead, t_lead = lead_in_config(config), time.perf_counter()
+    if lead is not None and not _has_checkpoint(workdir):
+        print(f"lead-in phase: {int(lead.train.steps)} steps "
+              f"({config.train.lead_in.overrides or 'no overrides'}) in "
+              f"{lead_in_dir(workdir)}", flush=True)
+        out = train(lead, lead_in_dir(workdir), log_stream=log_stream, devices=devices)
+        if out["stopped_by"]:
+            return dict(out, history=[], lead_in_seconds=time.perf_counter() - t_lead)
+    if lead is not None:
+        config = after_lead_in(config, workdir)
+    t_lead = time.perf_counter() - t_lead
     setup = build(config, devices)
     cfg = setup.config
     os.makedirs(workdir, exist_ok=True)
@@ -176,5 +197,6 @@ def train(config, workdir: str, *, stop_after: int | None = None, batch_source=N
         source.close()
     if stopped_by:
         print(f"stopped at step {step} ({stopped_by}); checkpoint saved", flush=True)
-    return dict(state=state, history=logger.history, stopped_by=stopped_by, setup=setup)
+    return dict(state=state, history=logger.history, stopped_by=stopped_by, setup=setup,
+                lead_in_seconds=t_lead)
 
