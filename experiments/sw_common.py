@@ -35,12 +35,16 @@ BATCH = {"cpu": (8, 2, 4, 4), "gpu": (64, 16, 48, 64), "ci": (2, 2, 2, 2)}
 # each. Reasoning accuracy follows the number of worked problems seen (H100 learning curves at the
 # cpu sizes, BENCHMARKS.md: ~0.2 at 10k, ~0.5-0.7 at 16-28k), VQA the number of VQA rows
 SFT_BATCH = {"cpu": (1, 1, 7, 6)}
-# the cpu variant's 'read' task (salient rows: every color, shape and size word of a caption or
-# worked answer masked, the rest shown; `text_answer_full`) is in its pre-training and SFT
-# configs with 0 rows, off: in the demo (v22, 4 rows per step) it cost steps and left the model
-# reading no better (BENCHMARKS.md, "The demo"). `experiments/sw_cpu_read.py` turns it on.
-# the read lead-in's changes to the pre-training config: 16 read rows per step and nothing else,
-# Adam at a constant 5e-4 (at the stage's 2e-3 the skill does not form: read_learnability.py)
+# the cpu variant's 'read' task: salient rows (every color, shape and size word of a caption or
+# worked VQA answer masked, the rest shown; `text_answer_full`), 4 per step in pre-training and
+# SFT. Together with learning rates of 5e-4 (below) it is what makes the 2-core model read
+# colors off the image at all: at 2e-3 the skill never forms (`benchmarks/read_learnability.py
+# --lr`), and the demo's model answered VQA from text priors (BENCHMARKS.md, "The demo").
+# `experiments/sw_cpu_read.py:0` is the previous setting (no read rows, lr 2e-3 / 1e-3)
+CPU_READ_ROWS = 4
+# a read lead-in (`train.lead_in`, off): 400 steps of 16 read rows and nothing else at a
+# constant 5e-4 before the task mix. It teaches reading fastest (train-split colors 0.85 after
+# it) but costs t2i: object F1 0.30 -> 0.02 at the demo's step counts (GPU sweep, BENCHMARKS.md)
 READ_LEAD_IN = ("tasks.t2i.batch_size=0;tasks.lm.batch_size=0;tasks.mmu.batch_size=0;"
                 "tasks.read.batch_size=16;optim.lr=5e-4;optim.schedule=constant")
 STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=40), "gpu": dict(pretrain=20000, sft=12000, grpo=300),
@@ -54,7 +58,10 @@ STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=40), "gpu": dict(pretrain=200
 # per kind and 1/3 per count target): shape counts 18% of the VQA rows instead of 6.7%
 GPU_VQA_KIND_WEIGHTS = dict(count=0.4, color=0.15, position=0.15, exists=0.15, caption=0.15)
 GPU_VQA_COUNT_WEIGHTS = dict(all=0.2, color=0.35, shape=0.45)
-LR = {"cpu": dict(pretrain=2e-3, sft=1e-3, grpo=2e-5), "gpu": dict(pretrain=6e-4, sft=3e-4, grpo=5e-6),
+# cpu: 5e-4 (GPU sweep of the cpu demo at its step counts, 2026-12-05, BENCHMARKS.md: against
+# 2e-3 / 1e-3 with no read rows, SFT VQA 0.28 -> 0.48, reasoning 0.59 -> 0.67, GenEval-style
+# 0.18 -> 0.34)
+LR = {"cpu": dict(pretrain=5e-4, sft=5e-4, grpo=2e-5), "gpu": dict(pretrain=6e-4, sft=3e-4, grpo=5e-6),
       "ci": dict(pretrain=1e-3, sft=1e-3, grpo=1e-5)}
 
 
@@ -175,7 +182,7 @@ def sw_config(stage: str, variant: str = "cpu"):
                      "mmu": {"sw_vqa": 0.85, "sw_caption": 0.15}}
     if variant == "cpu" and stage in ("pretrain", "sft"):
         c.tasks.read = ml_collections.ConfigDict(dict(
-            objective="text_answer_full", batch_size=0, coeff=1.0, salient_prob=1.0))
+            objective="text_answer_full", batch_size=CPU_READ_ROWS, coeff=1.0, salient_prob=1.0))
         d.salient_words = list(ATTRIBUTE_WORDS)
         d.mixture["read"] = ({"sw_caption": 1.0} if stage == "pretrain" else
                              {"sw_vqa": 0.5, "sw_caption": 0.5})

@@ -1,16 +1,12 @@
-"""The cpu demo with its 'read' task on: 4 rows per step in pre-training and SFT of salient rows
-(captions and worked VQA answers with every color, shape and size word masked and the rest
-shown, `text_answer_full`; `data.rows.salient_segment`).
+"""The cpu demo with N 'read' rows per step in pre-training and SFT (`experiments/sw_cpu_read.py:N`;
+the default config has 4). N = 0 is the previous cpu setting, demo v21's: no read rows and
+learning rates of 2e-3 (pre-training) and 1e-3 (SFT), at which the model never learns to read
+colors off the image (BENCHMARKS.md, "The demo").
 
-Why: the cpu demo's model reads no colors off images (`benchmarks/mmu_reading_probe.py`: train-
-split color words at chance at every stage, and the same with another scene's image). Trained on
-salient rows alone from scratch, the same model reads them 0.76 of the time after 400 steps
-(`benchmarks/read_learnability.py`); 800 pre-training steps with this task: 0.25 with the image
-now used. Result in the demo (v22, fresh clone, 18.9 min; BENCHMARKS.md): not kept. The extra
-rows cost 16% of the fine-tuning steps, the model read no better after SFT, and VQA fell 0.26
--> 0.13, t2i object F1 0.40 -> 0.23.
+Read rows are salient rows (captions and worked VQA answers with every color, shape and size
+word masked and the rest shown, `text_answer_full`; `data.rows.salient_segment`).
 
-    python -m mmada_jax.demo --workdir runs/demo_read --config experiments/sw_cpu_read.py
+    python -m mmada_jax.demo --workdir runs/demo_v21cfg --config experiments/sw_cpu_read.py:0
 """
 
 import os
@@ -21,5 +17,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 def get_config(arg=None):
     from mmada_jax.demo import add_stage_override, demo_config
-    return add_stage_override(demo_config("cpu"), f"tasks.read.batch_size={int(arg or 4)}",
-                              ("pretrain", "sft"))
+    n = int(arg if arg not in (None, "") else 4)
+    if n < 0:
+        raise ValueError(f"sw_cpu_read.py: read rows per step must be >= 0, got {n}")
+    dc = add_stage_override(demo_config("cpu"), f"tasks.read.batch_size={n}", ("pretrain", "sft"))
+    if n == 0:
+        add_stage_override(dc, "optim.lr=2e-3", ("pretrain",))
+        add_stage_override(dc, "optim.lr=1e-3", ("sft",))
+    return dc

@@ -292,24 +292,29 @@ def test_sw_gpu_suffix_experiment_selects_the_objective_for_sft_only(tmp_path):
     assert batching.row_kind(cfgs["sft"].tasks.mmu.objective) == "mmu"
 
 
-def test_cpu_read_task_is_off_by_default_and_sw_cpu_read_turns_it_on(tmp_path):
+def test_cpu_read_task_default_and_sw_cpu_read(tmp_path):
     """The cpu pre-training and SFT configs hold the 'read' task (salient rows scored by
-    text_answer_full) with 0 rows; `sw_cpu_read.py` gives it 4 (or its argument); its batches
-    hold only salient targets and no UniGRPO config has it."""
+    text_answer_full) with 4 rows and learning rates of 5e-4; `sw_cpu_read.py:N` sets N rows,
+    and N = 0 restores the previous setting (no rows, 2e-3 / 1e-3); no UniGRPO config has it."""
     import os
     from mmada_jax import demo
     from mmada_jax.config import load_config_file
     from mmada_jax.training.step import active_tasks
     path = os.path.join(demo.EXPERIMENTS, "sw_cpu_read.py")
-    for dc, n in ((demo.demo_config("cpu"), 0), (load_config_file(path), 4),
-                  (load_config_file(path, "2"), 2)):
+    for dc, n, lrs in ((demo.demo_config("cpu"), 4, (5e-4, 5e-4)),
+                       (load_config_file(path), 4, (5e-4, 5e-4)),
+                       (load_config_file(path, "2"), 2, (5e-4, 5e-4)),
+                       (load_config_file(path, "0"), 0, (2e-3, 1e-3))):
         cfgs = {s: demo._stage_config(s, "cpu", str(tmp_path), dc) for s in demo.STAGES}
-        for stage in ("pretrain", "sft"):
+        for stage, lr in zip(("pretrain", "sft"), lrs):
             t = cfgs[stage].tasks.read
             assert (t.objective, t.batch_size, t.salient_prob) == ("text_answer_full", n, 1.0)
             assert ("read" in active_tasks(cfgs[stage])) == (n > 0)
             assert "red" in cfgs[stage].data.salient_words
+            assert cfgs[stage].optim.lr == lr
         assert "read" not in cfgs["grpo"].tasks
+    with pytest.raises(ValueError, match="read rows"):
+        load_config_file(path, "-1")
 
 
 def test_token_scores_against_float64_numpy():
