@@ -99,12 +99,14 @@ def _has_checkpoint(workdir: str) -> bool:
 
 
 def train(config, workdir: str, *, stop_after: int | None = None, batch_source=None,
-          log_stream=None, devices=None) -> dict:
+          log_stream=None, devices=None, deadline: float | None = None) -> dict:
     """Run (or resume) training in `workdir`. Returns {'state', 'history', 'stopped_by',
     'setup', 'lead_in_seconds'}.
 
     `stop_after` ends the run after that many steps of this process (tests and time-boxed runs);
-    a checkpoint is written whenever the loop exits early. A fresh run with
+    a checkpoint is written whenever the loop exits early. `deadline` (a `time.perf_counter()`
+    value) ends it likewise once that time has passed (a time budget's guard: the run's step
+    count, and with it the schedule, was sized from a measured speed). A fresh run with
     `config.train.lead_in.steps` > 0 first trains its lead-in phase (`training/lead_in.py`) in
     WORKDIR/lead_in to the end (resuming it if interrupted) and starts from its parameters.
     """
@@ -183,8 +185,10 @@ def train(config, workdir: str, *, stop_after: int | None = None, batch_source=N
                         f"{ckpt.latest_step()}")
             data_state = source.get_state()  # the next batch drawn is step + 1's
             early = stop_after is not None and step - start >= stop_after
-            if stop.signal is not None or early:
-                stopped_by = f"signal {stop.signal}" if stop.signal is not None else "stop_after"
+            late = deadline is not None and step < total and time.perf_counter() >= deadline
+            if stop.signal is not None or early or late:
+                stopped_by = (f"signal {stop.signal}" if stop.signal is not None else
+                              "stop_after" if early else "deadline")
                 break
             ckpt.save(step, state, data_state)
             if step < total:
@@ -198,5 +202,5 @@ def train(config, workdir: str, *, stop_after: int | None = None, batch_source=N
     if stopped_by:
         print(f"stopped at step {step} ({stopped_by}); checkpoint saved", flush=True)
     return dict(state=state, history=logger.history, stopped_by=stopped_by, setup=setup,
-                lead_in_seconds=t_lead)
+                lead_in_seconds=t_lead, step=step)
 
