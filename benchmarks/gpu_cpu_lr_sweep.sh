@@ -3,8 +3,8 @@
 # side on the GPU (benchmarks/gpu_cpu_variant.sh at the step counts the 2-core box reaches: v21's
 # without read rows, v22's 1205 / 2286 with 4 per step, since its rows cost CPU steps). Why:
 # trained on salient rows alone, the cpu model learns to read colors off the image at Adam
-# 3e-4 .. 1e-3 and not at all at the pre-training stage's 2e-3 (`read_learnability.py --lr`). Device call (carry [".whl",
-# "runs/cpu_assets"]):
+# 3e-4 .. 1e-3 and not at all at the pre-training stage's 2e-3 (`read_learnability.py --lr`).
+# Device call (carry [".whl", "runs/cpu_assets"]):
 #   [SWEEP=2] bash benchmarks/gpu_cpu_lr_sweep.sh; bash benchmarks/gpu_background.sh wait 540
 EV="--config.eval.n_vqa=384 --config.eval.n_reasoning=192 --config.eval.n_pope=192"
 EV="$EV --config.eval.n_t2i_per_tag=16 --config.eval.n_wise=48"
@@ -31,7 +31,7 @@ bash benchmarks/gpu_background.sh start \
   "$(v L_p10r2_s5r2 950:2470 "$L;optim.lr=1e-3;tasks.read.batch_size=2" 'optim.lr=5e-4;tasks.read.batch_size=2')"
 else  # sweep 2: around p5s5r4, the best of sweep 1
 bash benchmarks/gpu_background.sh start \
-  "p5s5r4_seed|$(v p5s5r4_seed $R 'optim.lr=5e-4;tasks.read.batch_size=4;train.seed=10' 'optim.lr=5e-4;tasks.read.batch_size=4;train.seed=11' | cut -d'|' -f2-)" \
+  "$(v p5s5r4_seed $R 'optim.lr=5e-4;tasks.read.batch_size=4;train.seed=10' 'optim.lr=5e-4;tasks.read.batch_size=4;train.seed=11')" \
   "$(v p5s5 '' 'optim.lr=5e-4' 'optim.lr=5e-4')" \
   "$(v p3s5r4 $R 'optim.lr=3e-4;tasks.read.batch_size=4' 'optim.lr=5e-4;tasks.read.batch_size=4')" \
   "$(v p10s5r4 $R 'optim.lr=1e-3;tasks.read.batch_size=4' 'optim.lr=5e-4;tasks.read.batch_size=4')" \

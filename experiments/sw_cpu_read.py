@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 def get_config(arg=None):
     from mmada_jax.demo import add_stage_override, demo_config
-    n = int(arg if arg not in (None, "") else 4)
+    from sw_common import CPU_READ_ROWS
+    n = int(arg if arg not in (None, "") else CPU_READ_ROWS)
     if n < 0:
         raise ValueError(f"sw_cpu_read.py: read rows per step must be >= 0, got {n}")
     dc = add_stage_override(demo_config("cpu"), f"tasks.read.batch_size={n}", ("pretrain", "sft"))

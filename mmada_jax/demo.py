@@ -291,7 +291,7 @@ def train_stage(stage: str, cfg, workdir: str, budget_s: float, calibrate: int, 
         # rows, demo v23: 589 s for a 540 s budget)
         out = train(cfg, workdir, batch_source=src, devices=devices, deadline=t0 + budget_s)
         hist = hist + out["history"]
-        done = int(out.get("step", steps))
+        done = int(out["step"])
         if out.get("stopped_by") == "deadline":
             print(f"[{stage}] the {budget_s:.0f}s budget ran out at step {done} of {steps}",
                   flush=True)

@@ -93,11 +93,6 @@ class StopFlag:
             signal.signal(s, h)
 
 
-def _has_checkpoint(workdir: str) -> bool:
-    d = os.path.join(workdir, "checkpoints")
-    return os.path.isdir(d) and any(n.isdigit() for n in os.listdir(d))
-
-
 def train(config, workdir: str, *, stop_after: int | None = None, batch_source=None,
           log_stream=None, devices=None, deadline: float | None = None) -> dict:
     """Run (or resume) training in `workdir`. Returns {'state', 'history', 'stopped_by',
@@ -110,27 +105,28 @@ def train(config, workdir: str, *, stop_after: int | None = None, batch_source=N
     `config.train.lead_in.steps` > 0 first trains its lead-in phase (`training/lead_in.py`) in
     WORKDIR/lead_in to the end (resuming it if interrupted) and starts from its parameters.
     """
-    lead, t_lead = lead_in_config(config), time.perf_counter()
-    if lead is not None and not _has_checkpoint(workdir):
-        print(f"lead-in phase: {int(lead.train.steps)} steps "
-              f"({config.train.lead_in.overrides or 'no overrides'}) in "
-              f"{lead_in_dir(workdir)}", flush=True)
-        out = train(lead, lead_in_dir(workdir), log_stream=log_stream, devices=devices)
-        if out["stopped_by"]:
-            return dict(out, history=[], lead_in_seconds=time.perf_counter() - t_lead)
-    if lead is not None:
-        config = after_lead_in(config, workdir)
-    t_lead = time.perf_counter() - t_lead
     setup = build(config, devices)
     cfg = setup.config
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(cfg.to_json_best_effort(indent=2))
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=cfg.train.keep_ckpts,
                         save_every=cfg.train.ckpt_every, async_save=cfg.train.async_ckpt)
+    start = ckpt.latest_step()
+    lead, t_lead = lead_in_config(cfg), time.perf_counter()
+    if lead is not None:
+        if start is None:  # a fresh run: its lead-in first (a resumed run has had it)
+            print(f"lead-in phase: {int(lead.train.steps)} steps "
+                  f"({cfg.train.lead_in.overrides or 'no overrides'}) in "
+                  f"{lead_in_dir(workdir)}", flush=True)
+            out = train(lead, lead_in_dir(workdir), log_stream=log_stream, devices=devices)
+            if out["stopped_by"]:
+                ckpt.close()
+                return dict(out, history=[], lead_in_seconds=time.perf_counter() - t_lead)
+        cfg = after_lead_in(cfg, workdir)
+    t_lead = time.perf_counter() - t_lead
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(cfg.to_json_best_effort(indent=2))
     source = batch_source or make_batch_source(cfg, setup.layout)
 
-    start = ckpt.latest_step()
     if start is not None:
         state, data_state = ckpt.restore(start, setup.abstract_state)
         if data_state is not None:
