@@ -181,7 +181,7 @@ def write_demo_report(workdir: str, stages: Sequence[str], results: dict, times:
                 lines += [f"**{s}: {name}**", "", f"![{s} {name}]({_rel(p, workdir)})", ""]
         samples = _load(os.path.join(workdir, s, "eval", "samples.json"))
         if samples.get("t2i"):
-            lines += ["Prompts (row-major): " + "; ".join(
+            lines += ["Prompts of the first row (left to right): " + "; ".join(
                 f"[{x['tag']}{' ok' if x['correct'] else ''}] {x['prompt']}"
                 for x in samples["t2i"][:6]), ""]
     lines += ["## Sample CoT answers (greedy decoding, test split)", ""]
