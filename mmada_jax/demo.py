@@ -15,7 +15,8 @@ runs/demo) on a 2-core CPU in about 20 minutes.
 
 Each training stage gets a time budget (`config.budget.<stage>` seconds, compile included): it
 runs a few steps, measures its speed and sets its step count to fill the budget (capped by the
-stage config's `train.steps`). Stages already finished in WORKDIR are skipped on a rerun.
+stage config's `train.steps`), re-times itself over the first `resize_at` of that run and
+re-sizes, and stops at the budget's deadline if it still runs slow. Stages already finished in WORKDIR are skipped on a rerun.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     c.stage_overrides = ml_collections.ConfigDict(dict(pretrain="", sft="", grpo=""))
     # steps timed before a stage sizes itself (in four logged intervals: steady_rate)
     c.calibrate_steps = 40 if cpu else 200
+    # share of the sized run after which a stage times itself again and re-sizes (0: size once)
+    c.resize_at = 0.3
     c.code_cache = True  # encode the train images once instead of in every batch
     from mmada_jax.evaluate import eval_config
     e = eval_config()
@@ -263,42 +266,75 @@ def steady_rate(history: list) -> float:
     return float(np.median(rates)) if rates else 1.0
 
 
-def train_stage(stage: str, cfg, workdir: str, budget_s: float, calibrate: int, tokens):
-    """Foundation train loop, sized to the time budget (see module docstring)."""
+def plan_steps(done: int, rate: float, time_left: float, resume_s: float, cap: int,
+               safety: float = 0.97) -> int:
+    """The step a stage can reach: `done` plus what `rate` steps/s fill of `time_left` seconds
+    after one more resume (`resume_s`: restore, input workers and compile, paid on each
+    `train` call) and a 5 s margin, at `safety` of the rate; at most `cap`, at least `done`."""
+    spare = max(0.0, time_left - resume_s - 5.0)
+    return int(min(cap, max(done, done + spare * rate * safety)))
+
+
+def train_stage(stage: str, cfg, workdir: str, budget_s: float, calibrate: int, tokens,
+                resize_at: float = 0.3):
+    """Foundation train loop, sized to the time budget (see module docstring).
+
+    Three calls of `train`: `calibrate` steps to time the stage; the run sized from that rate
+    up to `resize_at` of the remaining steps, after which it is timed again over that longer
+    window and re-sized (the 40-step timing was off by -10% in demo v25's SFT, which then left
+    74 s of its budget unused, and by +15% in v23's, which overran); then the rest, with the
+    budget's deadline as the guard. Re-sizing moves the cosine schedule's end, so its rate at
+    the re-size point shifts by a few percent. `resize_at` 0 sizes once."""
     import jax
     from mmada_jax import assets
     from mmada_jax.training.loop import train
+    if not 0.0 <= resize_at < 1.0:
+        raise ValueError(f"demo config.resize_at must be in [0, 1), got {resize_at}")
     text_tok, image_tok = tokens
     devices = jax.devices()[:1]
     cap = int(cfg.train.steps)
     t0 = time.perf_counter()
+    deadline = t0 + budget_s
     k = min(calibrate, cap)
     cfg.train.log_every = max(1, min(int(cfg.train.log_every), k // 4))
-    src = assets.batch_source(cfg, None, text_tok, image_tok)
-    out = train(cfg, workdir, stop_after=k, batch_source=src, devices=devices)
-    spent = time.perf_counter() - t0  # a lead-in phase (config.train.lead_in) included
-    hist = out["history"]
-    rate = steady_rate(hist)  # compile excluded
-    compile_s = max(0.0, spent - float(out.get("lead_in_seconds", 0.0)) - k / max(rate, 1e-6))
-    # (compile is paid again when the run resumes)
-    steps = int(min(cap, k + max(0.0, budget_s - spent - compile_s - 5.0) * rate * 0.95))
-    print(f"[{stage}] {rate:.2f} steps/s after {k} steps ({spent:.0f}s with compile): "
-          f"training to step {steps} (cap {cap}) in a {budget_s:.0f}s budget", flush=True)
-    done = k
-    if steps > k:
+
+    def run(steps, done, stop_after=None):
+        """Train from step `done` towards `steps`: (train's output, steps/s, resume overhead s)."""
         cfg.train.steps = steps
         src = assets.batch_source(cfg, None, text_tok, image_tok)
-        # the steps were sized from a short timing; the deadline stops the stage at its budget
-        # if it runs slower (the 2-core SFT stage timed at 4.5 steps/s ran at 3.8-4.0 with read
-        # rows, demo v23: 589 s for a 540 s budget)
-        out = train(cfg, workdir, batch_source=src, devices=devices, deadline=t0 + budget_s)
-        hist = hist + out["history"]
-        done = int(out["step"])
-        if out.get("stopped_by") == "deadline":
-            print(f"[{stage}] the {budget_s:.0f}s budget ran out at step {done} of {steps}",
-                  flush=True)
+        t = time.perf_counter()
+        out = train(cfg, workdir, stop_after=stop_after, batch_source=src, devices=devices,
+                    deadline=deadline)
+        seconds = time.perf_counter() - t - float(out.get("lead_in_seconds", 0.0))
+        rate = steady_rate(out["history"])  # compile excluded
+        trained = stop_after if out["stopped_by"] == "stop_after" else int(out["step"]) - done
+        return out, rate, max(0.0, seconds - trained / max(rate, 1e-6))
+
+    out, rate, resume_s = run(cap, 0, stop_after=k)
+    hist, done = list(out["history"]), int(out["step"])
+    steps = plan_steps(done, rate, deadline - time.perf_counter(), resume_s, cap)
+    print(f"[{stage}] {rate:.2f} steps/s after {done} steps ({time.perf_counter() - t0:.0f}s "
+          f"with compile): training to step {steps} (cap {cap}) in a {budget_s:.0f}s budget",
+          flush=True)
+    first_plan = steps
+    mid = done + int((steps - done) * resize_at)
+    if resize_at > 0 and mid - done >= 8 * int(cfg.train.log_every) \
+            and out["stopped_by"] == "stop_after":
+        since = done
+        out, rate, resume_s = run(steps, done, stop_after=mid - done)
+        hist, done = hist + out["history"], int(out["step"])
+        if out["stopped_by"] == "stop_after":
+            steps = plan_steps(done, rate, deadline - time.perf_counter(), resume_s, cap)
+            print(f"[{stage}] {rate:.2f} steps/s over steps {since}-{done}: re-sized to step "
+                  f"{steps}", flush=True)
+    if steps > done and out["stopped_by"] == "stop_after":
+        out, _, _ = run(steps, done)
+        hist, done = hist + out["history"], int(out["step"])
+    if out["stopped_by"] == "deadline":
+        print(f"[{stage}] the {budget_s:.0f}s budget ran out at step {done} of {steps}",
+              flush=True)
     with open(os.path.join(workdir, "DONE"), "w") as f:
-        json.dump(dict(steps=done, planned_steps=max(steps, k),
+        json.dump(dict(steps=done, planned_steps=max(steps, k), first_plan=first_plan,
                        seconds=time.perf_counter() - t0), f)
     return hist
 
@@ -410,7 +446,7 @@ def run_demo(dc, workdir: str) -> str:
                         f.write("{}")
                 else:
                     train_stage(stage, cfg, wd, float(dc.budget[stage]), int(dc.calibrate_steps),
-                                tokens)
+                                tokens, resize_at=float(dc.get("resize_at", 0.3)))
         with timer(f"eval: {stage}"):
             results[stage] = run_eval(stage, cfg, wd, dc.eval, tokens)
         prev = wd
