@@ -117,3 +117,37 @@ def test_equations_reward_cases():
     assert two([p], ["<think> 4 + 3 = 7. </think> 7"])[0] == 2.0
     with pytest.raises(ValueError, match="prompts"):
         r([p], list(cases))
+
+
+def test_listing_reward_cases():
+    """'listing': the share of the think block's cell claims that the scene makes true."""
+    from mmada_jax.data.shapesworld import scenes as sc
+    from mmada_jax.rl import rewards_listing as rl_
+    scene = sc.Scene((sc.Obj("triangle", "blue", "small", 0, 2),
+                      sc.Obj("circle", "red", "large", 1, 1))).to_json()
+    r = rewards.build_reward("listing", value=2.0)
+    cases = {
+        # every claim true: inventory, color listing, the "is in" form, a bare "shape"
+        "<think> I see a small blue triangle in the top right and a large red circle in the "
+        "center. The small blue triangle is in the top right. </think> top right": 2.0,
+        "<think> The colors: blue in the top right and red in the center. </think> red": 2.0,
+        "<think> The shape in the center is red. </think> red": 2.0,
+        "<think> The shapes: a circle in the center. Counting the circles: there is 1. "
+        "</think> 1": 2.0,
+        # one of two wrong (blue is top right, not top left): half
+        "<think> The colors: blue in the top left and red in the center. </think> blue": 1.0,
+        # a wrong shape in the right cell, a plural shape word
+        "<think> The triangles: a triangle in the center. </think> 1": 0.0,
+        # right answer, no claims; missing think tags; an empty cell
+        "<think> It is red. </think> red": 0.0,
+        "I see a small blue triangle in the top right. top right": 0.0,
+        "<think> I see one shape, in the bottom. </think> 1": 0.0,
+    }
+    got = r(["q"] * len(cases), list(cases), metadata=[scene] * len(cases))
+    np.testing.assert_allclose(got, list(cases.values()))
+    # "top" is not "top right": the longest cell name wins
+    assert rl_.claims("a square in the top right")[0][1] == (0, 2)
+    assert rl_.claims("a square in the top")[0] == ({"shape": "square"}, (0, 1))
+    with pytest.raises(ValueError, match="metadata"):
+        r(["q"], ["<think> x </think> y"])
+    assert "listing" in rewards.REWARDS

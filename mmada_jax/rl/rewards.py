@@ -236,3 +236,4 @@ class CombinedReward:
 
 # Rewards in their own modules register on import (a new reward: a new module, imported here).
 from mmada_jax.rl import rewards_equations  # noqa: E402,F401  'equations'
+from mmada_jax.rl import rewards_listing  # noqa: E402,F401  'listing'

@@ -50,7 +50,10 @@ def rl_config() -> ml_collections.ConfigDict:
             # 'equations' (weight 0: computed and logged as reasoning/equations, not rewarded)
             reasoning=dict(prompts=2, rewards=dict(correctness=1.0, format=1.0, equations=0.0),
                            pass_threshold=2.0),
-            vqa=dict(prompts=2, rewards=dict(correctness=1.0, format=1.0), pass_threshold=2.0),
+            # 'listing' (weight 0: logged as vqa/listing): the share of the think block's
+            # claims about cells that the scene makes true (rewards_listing.py)
+            vqa=dict(prompts=2, rewards=dict(correctness=1.0, format=1.0, listing=0.0),
+                     pass_threshold=2.0),
             t2i=dict(prompts=2, rewards=dict(scene_judge=2.0), pass_threshold=2.0),
         ),
         text_sampler=dict(gen_length=64, steps=32, block_length=32, temperature=1.0,
@@ -302,6 +305,8 @@ class UniGRPO:
                 s = ro.sample_text(self.model, params, ro.repeat(ids, gsz), lay, self.text_tok,
                                    tcfg, k, prompt_len=int(rl.prompt_len))
                 fields = dict(answers=ro.repeat([it["answer"] for it in items], gsz))
+                if task == "vqa":  # the scene, for rewards that check what the answer read
+                    fields["metadata"] = ro.repeat([it["scene"] for it in items], gsz)
             qs = ro.repeat([it.get("question", it.get("prompt")) for it in items], gsz)
             total, comp = self.rewards[task](qs, s.completions, **fields)
             thr = self.rl.tasks[task].pass_threshold
