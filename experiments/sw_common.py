@@ -17,7 +17,7 @@ import ml_collections
 
 from mmada_jax.config import base_config, model_config
 from mmada_jax.data.pipeline import data_config
-from mmada_jax.data.shapesworld.scenes import ATTRIBUTE_WORDS, GRID, position_name
+from mmada_jax.data.shapesworld.scenes import ATTRIBUTE_WORDS, CELL_WORDS
 
 ASSETS = "runs/demo/assets"
 VARIANTS = ("cpu", "gpu", "ci")
@@ -51,8 +51,6 @@ CPU_READ_ROWS = 4
 # cell words too, 77% and 0.72, VQA 0.33 -> 0.59, reasoning 0.64 -> 0.83, GenEval-style 0.27 ->
 # 0.33 after SFT (one run each on this box, BENCHMARKS.md, "The demo";
 # `benchmarks/listing_precision.py`)
-CELL_WORDS = tuple(sorted({w for r in range(GRID) for c in range(GRID)
-                           for w in position_name(r, c).split()}))
 READ_WORDS = tuple(ATTRIBUTE_WORDS) + CELL_WORDS
 READ_LEAD_IN = ("tasks.t2i.batch_size=0;tasks.lm.batch_size=0;tasks.mmu.batch_size=0;"
                 "tasks.read.batch_size=16;optim.lr=5e-4;optim.schedule=constant")

@@ -16,7 +16,8 @@ runs/demo) on a 2-core CPU in about 20 minutes.
 Each training stage gets a time budget (`config.budget.<stage>` seconds, compile included): it
 runs a few steps, measures its speed and sets its step count to fill the budget (capped by the
 stage config's `train.steps`), re-times itself over the first `resize_at` of that run and
-re-sizes, and stops at the budget's deadline if it still runs slow. Stages already finished in WORKDIR are skipped on a rerun.
+re-sizes, and stops at the budget's deadline if it still runs slow. Stages already finished in
+WORKDIR are skipped on a rerun.
 """
 
 from __future__ import annotations

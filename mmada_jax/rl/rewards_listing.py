@@ -17,32 +17,29 @@ itself, as 'equations' scores the steps of a word problem.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from typing import Any, Sequence
 
 import numpy as np
 
+from mmada_jax.data.shapesworld import scenes as sc
 from mmada_jax.rl.rewards import _THINK_RE, _check_lengths, register_reward, well_formatted
 
 
-def _cell_names() -> dict[str, tuple[int, int]]:
-    from mmada_jax.data.shapesworld import scenes as sc
-    return {sc.position_name(r, c): (r, c) for r in range(sc.GRID) for c in range(sc.GRID)}
-
-
-def _cell_re(names) -> re.Pattern:
-    alts = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
-    return re.compile(rf"\bin the ({alts})\b")
+@functools.lru_cache(maxsize=None)
+def _vocabulary() -> tuple[re.Pattern, dict[str, str]]:
+    """(regex of "in the <cell>", longest cell name first; look word -> 'size'/'color'/'shape')."""
+    alts = "|".join(sorted(map(re.escape, sc.CELL_NAMES), key=len, reverse=True))
+    words = {**{w: "size" for w in sc.SIZE_NAMES}, **{w: "color" for w in sc.COLOR_NAMES},
+             **{w: "shape" for w in sc.SHAPES}, **{w + "s": "shape" for w in sc.SHAPES}}
+    return re.compile(rf"\bin the ({alts})\b"), words
 
 
 def claims(think: str) -> list[tuple[dict, tuple[int, int]]]:
     """Every (attributes, (row, col)) the text claims, one per clause naming a cell;
     attributes maps 'size' / 'color' / 'shape' to the word the clause gives (any subset)."""
-    from mmada_jax.data.shapesworld import scenes as sc
-    cells = _cell_names()
-    cell_re = _cell_re(cells)
-    words = {**{w: "size" for w in sc.SIZE_NAMES}, **{w: "color" for w in sc.COLOR_NAMES},
-             **{w: "shape" for w in sc.SHAPES}, **{w + "s": "shape" for w in sc.SHAPES}}
+    cell_re, words = _vocabulary()
     out = []
     for clause in re.split(r"[.,:;]|\band\b", think):
         m = cell_re.search(clause)
@@ -53,7 +50,7 @@ def claims(think: str) -> list[tuple[dict, tuple[int, int]]]:
             kind = words.get(w)
             if kind is not None:
                 attrs[kind] = w[:-1] if kind == "shape" and w.endswith("s") else w
-        out.append((attrs, cells[m.group(1)]))
+        out.append((attrs, sc.CELL_NAMES[m.group(1)]))
     return out
 
 
@@ -80,10 +77,9 @@ class ListingReward:
 
     def __call__(self, prompts: Sequence[str], completions: Sequence[str], *,
                  metadata: Sequence[Any] = None, **_):
-        from mmada_jax.data.shapesworld.scenes import Scene
         _check_lengths("listing", len(completions), metadata=metadata)
         out = np.zeros(len(completions), np.float32)
         for i, (c, md) in enumerate(zip(completions, metadata)):
-            p = claim_precision(c, Scene.from_json(md) if isinstance(md, (str, bytes)) else md)
+            p = claim_precision(c, sc.Scene.from_json(md) if isinstance(md, (str, bytes)) else md)
             out[i] = 0.0 if p is None else self.value * p
         return out

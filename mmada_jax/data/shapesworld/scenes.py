@@ -79,6 +79,11 @@ def position_name(row: int, col: int) -> str:
     return f"{ROW_NAMES[row]} {COL_NAMES[col]}"
 
 
+# every cell's name -> (row, col), and the words cell names are made of ("top", "center", ...)
+CELL_NAMES = {position_name(r, c): (r, c) for r in range(GRID) for c in range(GRID)}
+CELL_WORDS = tuple(sorted({w for name in CELL_NAMES for w in name.split()}))
+
+
 def is_held_out(color: str, shape: str) -> bool:
     return (color, shape) in HELD_OUT_COMBOS
 
