@@ -317,6 +317,29 @@ def test_cpu_read_task_default_and_sw_cpu_read(tmp_path):
         load_config_file(path, "-1")
 
 
+def test_gpu_read_rows_off_by_default_and_sw_gpu_read(tmp_path):
+    """The gpu fine-tuning config holds the 'read' task with no rows (`GPU_READ_ROWS`);
+    `sw_gpu_read.py:N` turns on N rows in SFT alone, never readback rows, with the cell words
+    among the masked ones; pre-training and UniGRPO have no read task."""
+    import os
+    from mmada_jax import demo
+    from mmada_jax.config import load_config_file
+    from mmada_jax.training.step import active_tasks
+    path = os.path.join(demo.EXPERIMENTS, "sw_gpu_read.py")
+    for dc, n in ((demo.demo_config("gpu"), 0), (load_config_file(path), 32),
+                  (load_config_file(path, "8"), 8)):
+        cfgs = {s: demo._stage_config(s, "gpu", str(tmp_path), dc) for s in demo.STAGES}
+        t = cfgs["sft"].tasks.read
+        assert (t.objective, t.batch_size, t.salient_prob, t.readback_prob) == (
+            "text_answer_full", n, 1.0, 0.0)
+        assert ("read" in active_tasks(cfgs["sft"])) == (n > 0)
+        assert cfgs["sft"].data.readback_prob == 0.25  # the other image rows keep theirs
+        assert {"blue", "circle", "top", "middle"} <= set(cfgs["sft"].data.salient_words)
+        assert "read" not in cfgs["pretrain"].tasks and "read" not in cfgs["grpo"].tasks
+    with pytest.raises(ValueError, match="read rows"):
+        load_config_file(path, "-2")
+
+
 def test_token_scores_against_float64_numpy():
     """ce = logsumexp - target logit (float64 reference) and hit = argmax == target, on random
     logits at awkward sizes (no ties), and the gradient of the mean ce is softmax - onehot."""

@@ -27,6 +27,8 @@ config.data keys read (see `data_config()` for defaults):
                     readback_cut 'uniform' (the prefix ends at any token), 'sentence' (after
                     any whole sentence of the answer: `rows.sentence_cuts`) or 'first_sentence'
                     (after the first one past readback_min_prefix).
+                    `config.tasks.<task>.readback_prob` overrides it per task (e.g. 0 for a task
+                    of salient rows only).
   salient_prob      share of the other image rows of mmu tasks (training only) made 'salient'
                     rows: only the answer's `salient_words` (e.g. colors and shapes) are
                     targets, the rest of the answer visible, eos pads unscored
@@ -229,7 +231,7 @@ def build_dataset(config, layout, *, tokenizer=None, process_index=0, process_co
                 image_size=int(d.image_size), caption_dropout=float(d.caption_dropout),
                 train=bool(_get(d, "train", True)), code_grid=code_grid, code_cache=cache,
                 think_prompt=bool(_get(d, "think_prompt", True)),
-                readback_prob=float(_get(d, "readback_prob", 0.0)),
+                readback_prob=float(_get(t, "readback_prob", _get(d, "readback_prob", 0.0))),
                 readback_min_prefix=float(_get(d, "readback_min_prefix", 0.5)),
                 readback_cut=str(_get(d, "readback_cut", "uniform")),
                 salient_prob=float(_get(t, "salient_prob", _get(d, "salient_prob", 0.0))),
