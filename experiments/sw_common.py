@@ -54,7 +54,7 @@ CPU_READ_ROWS = 4
 READ_WORDS = tuple(ATTRIBUTE_WORDS) + CELL_WORDS
 # gpu fine-tuning: read rows off by default (the GPU model reads colors 0.97 without them);
 # `experiments/sw_gpu_read.py:N` turns N on, aimed at position answers that do not follow the
-# model's own listing (GPU run 15)
+# model's own listing (GPU run 15). Run 16 with 32: SFT VQA 0.924, position 0.94 (BENCHMARKS.md)
 GPU_READ_ROWS = 0
 READ_LEAD_IN = ("tasks.t2i.batch_size=0;tasks.lm.batch_size=0;tasks.mmu.batch_size=0;"
                 "tasks.read.batch_size=16;optim.lr=5e-4;optim.schedule=constant")

@@ -10,6 +10,11 @@ object in the right cell 98% of the time and then named another cell in half of 
 A read row scores the answer's cell word with the listing's cell words masked too, so it can
 only be read off the image.
 
+Result (GPU run 16, one H100, BENCHMARKS.md; its UniGRPO stage was cut off by the session's
+device time): SFT VQA 0.924 (color / count / position 0.98 / 0.86 / 0.94), as run 12 of the
+default and below run 14's 0.948; position answers follow their listing 0.82, as in run 14;
+POPE F1 0.864, the best of sixteen runs. Not adopted.
+
     bash benchmarks/gpu_background.sh start \\
       "gpu|bash benchmarks/gpu_sw_run.sh experiments/sw_gpu_read.py"
 """
