@@ -56,6 +56,8 @@ READ_WORDS = tuple(ATTRIBUTE_WORDS) + CELL_WORDS
 # `experiments/sw_gpu_read.py:N` turns N on, aimed at position answers that do not follow the
 # model's own listing (GPU run 15). Run 16 with 32: SFT VQA 0.924, position 0.94 (BENCHMARKS.md)
 GPU_READ_ROWS = 0
+# read rows per step by variant and stage (a stage listed here has the 'read' task)
+READ_ROWS = {"cpu": dict(pretrain=CPU_READ_ROWS, sft=CPU_READ_ROWS), "gpu": dict(sft=GPU_READ_ROWS)}
 READ_LEAD_IN = ("tasks.t2i.batch_size=0;tasks.lm.batch_size=0;tasks.mmu.batch_size=0;"
                 "tasks.read.batch_size=16;optim.lr=5e-4;optim.schedule=constant")
 STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=40), "gpu": dict(pretrain=20000, sft=12000, grpo=300),
@@ -195,12 +197,12 @@ def sw_config(stage: str, variant: str = "cpu"):
     else:
         d.mixture = {"t2i": {"sw_t2i": 1.0}, "lm": {"sw_arith": 1.0},
                      "mmu": {"sw_vqa": 0.85, "sw_caption": 0.15}}
-    if (variant == "cpu" and stage in ("pretrain", "sft")) or (variant == "gpu" and stage == "sft"):
+    if stage in READ_ROWS.get(variant, {}):
         # readback_prob 0: the gpu fine-tuning rows' readback share (above) is not taken from
         # the read rows, which stay salient rows with their image
         c.tasks.read = ml_collections.ConfigDict(dict(
             objective="text_answer_full", coeff=1.0, salient_prob=1.0, readback_prob=0.0,
-            batch_size=CPU_READ_ROWS if variant == "cpu" else GPU_READ_ROWS))
+            batch_size=READ_ROWS[variant][stage]))
         d.salient_words = list(READ_WORDS)
         d.mixture["read"] = ({"sw_caption": 1.0} if stage == "pretrain" else
                              {"sw_vqa": 0.5, "sw_caption": 0.5})

@@ -79,7 +79,12 @@ class ListingReward:
                  metadata: Sequence[Any] = None, **_):
         _check_lengths("listing", len(completions), metadata=metadata)
         out = np.zeros(len(completions), np.float32)
+        parsed = {}  # a group's G completions share one scene string: parse it once
         for i, (c, md) in enumerate(zip(completions, metadata)):
-            p = claim_precision(c, sc.Scene.from_json(md) if isinstance(md, (str, bytes)) else md)
+            if isinstance(md, (str, bytes)):
+                if md not in parsed:
+                    parsed[md] = sc.Scene.from_json(md)
+                md = parsed[md]
+            p = claim_precision(c, md)
             out[i] = 0.0 if p is None else self.value * p
         return out
