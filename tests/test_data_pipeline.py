@@ -383,6 +383,9 @@ def test_salient_rows_in_the_pipeline():
     per_task.tasks.mmu.readback_prob = 0.0  # a task's own readback_prob wins: images kept
     assert LAYOUT.is_image(next(build_batch_source(per_task, LAYOUT, codes_fn=CODES))["mmu"][
         "tokens"][:, 2:18]).all()
+    per_task.tasks.mmu.readback_prob = 1.5
+    with pytest.raises(ValueError, match="readback_prob=1.5 not in"):
+        next(build_batch_source(per_task, LAYOUT, codes_fn=CODES))
     with pytest.raises(ValueError, match="salient_prob"):
         next(build_batch_source(make_config(salient_prob=2.0, salient_words=words), LAYOUT,
                                 codes_fn=CODES))

@@ -69,7 +69,8 @@ class RowMaker:
         self.with_image = row_kind in ("t2i", "mmu")
         self.think_prompt = think_prompt
         if not 0.0 <= readback_prob <= 1.0:
-            raise ValueError(f"config.data.readback_prob={readback_prob} not in [0, 1]")
+            raise ValueError(f"readback_prob={readback_prob} not in [0, 1] (component {name}: "
+                             "config.data.readback_prob or its task's own)")
         if not 0.0 <= readback_min_prefix < 1.0:
             raise ValueError(f"config.data.readback_min_prefix={readback_min_prefix} not in [0, 1)")
         if readback_cut not in READBACK_CUTS:
@@ -77,7 +78,8 @@ class RowMaker:
         self.readback_prob, self.readback_min_prefix = readback_prob, readback_min_prefix
         self.readback_cut = readback_cut
         if not 0.0 <= salient_prob <= 1.0:
-            raise ValueError(f"config.data.salient_prob={salient_prob} not in [0, 1]")
+            raise ValueError(f"salient_prob={salient_prob} not in [0, 1] (component {name}: "
+                             "config.data.salient_prob or its task's own)")
         if salient_prob > 0 and not salient_words:
             raise ValueError("config.data.salient_prob > 0 needs config.data.salient_words")
         self.salient_prob = salient_prob
