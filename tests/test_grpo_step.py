@@ -202,3 +202,20 @@ def test_grpo_functions_sharded_over_8_devices():
                  advantages=np.tile(np.float32([1, -1]), 4), weights=np.ones(8, np.float32))
     state, m = fns.step(state, batch)
     assert np.isfinite(float(m["loss"])) and int(state.step) == 1
+
+
+def test_vqa_rollout_kinds_from_config():
+    """`rl.tasks.vqa.kinds` picks the VQA rollout questions, in turn; a bad list names the key."""
+    import pytest
+    from mmada_jax.evals import shapesworld_eval as swe
+    rl = tr.rl_config()
+    assert tr.vqa_kinds(rl) == ("count", "color", "position")
+    rl.tasks.vqa.kinds = " count, position "
+    kinds = tr.vqa_kinds(rl)
+    assert kinds == ("count", "position")
+    items = swe.vqa_items(6, "train", 3, kinds=kinds, max_objects=3)
+    assert [it["kind"] for it in items] == ["count", "position"] * 3
+    for bad in ("count,caption", "", "colour"):
+        rl.tasks.vqa.kinds = bad
+        with pytest.raises(ValueError, match="config.rl.tasks.vqa.kinds"):
+            tr.vqa_kinds(rl)

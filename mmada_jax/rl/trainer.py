@@ -52,8 +52,9 @@ def rl_config() -> ml_collections.ConfigDict:
                            pass_threshold=2.0),
             # 'listing' (weight 0: logged as vqa/listing): the share of the think block's
             # claims about cells that the scene makes true (rewards_listing.py)
-            vqa=dict(prompts=2, rewards=dict(correctness=1.0, format=1.0, listing=0.0),
-                     pass_threshold=2.0),
+            # kinds: the questions asked, in turn (comma-separated, of RL_VQA_KINDS)
+            vqa=dict(prompts=2, kinds="count,color,position",
+                     rewards=dict(correctness=1.0, format=1.0, listing=0.0), pass_threshold=2.0),
             t2i=dict(prompts=2, rewards=dict(scene_judge=2.0), pass_threshold=2.0),
         ),
         text_sampler=dict(gen_length=64, steps=32, block_length=32, temperature=1.0,
@@ -157,6 +158,21 @@ class GRPOFunctions:
 
 
 # ---------------------------------------------------------------------------- host side
+RL_VQA_KINDS = ("count", "color", "position", "exists")  # questions with one short answer
+
+
+def vqa_kinds(rl) -> tuple:
+    """`config.rl.tasks.vqa.kinds` ("count,position") as a checked tuple: the kinds of the VQA
+    rollout prompts, asked in turn."""
+    raw = str(rl.tasks.vqa.get("kinds", "count,color,position"))
+    kinds = tuple(k.strip() for k in raw.split(",") if k.strip())
+    bad = [k for k in kinds if k not in RL_VQA_KINDS]
+    if not kinds or bad:
+        raise ValueError(f"config.rl.tasks.vqa.kinds={raw!r}: expected a comma-separated list of "
+                         f"{', '.join(RL_VQA_KINDS)}" + (f" (unknown: {bad})" if bad else ""))
+    return kinds
+
+
 def rewards_for(task: str, tcfg, parser_judge=None):
     """CombinedReward of a task from `config.rl.tasks.<task>.rewards` (name -> weight)."""
     from mmada_jax.rl.rewards import CombinedReward
@@ -248,6 +264,8 @@ class UniGRPO:
         if not self.tasks:
             raise ValueError("config.rl.tasks: no task has prompts > 0")
         self.rewards = {t: rewards_for(t, rl.tasks[t]) for t in self.tasks}
+        if "vqa" in self.tasks:
+            vqa_kinds(rl)  # a bad kind fails here, not at the first VQA rollout
         n = sum(int(rl.tasks[t].prompts) for t in self.tasks) * int(rl.group_size)
         dp = self.setup.mesh.shape["data"] * self.setup.mesh.shape["fsdp"]
         if n % dp:
@@ -265,7 +283,7 @@ class UniGRPO:
             from mmada_jax.data.shapesworld.reasoning import difficulty
             return swe.reasoning_items(n, "train", seed, **difficulty(self.config.get("data")))
         if task == "vqa":
-            return swe.vqa_items(n, "train", seed, max_objects=m)
+            return swe.vqa_items(n, "train", seed, kinds=vqa_kinds(self.rl), max_objects=m)
         if task == "t2i":
             from mmada_jax.data.shapesworld.language import caption_style
             items = swe.t2i_items(1, "train", seed, max_objects=m,
