@@ -1,5 +1,5 @@
 """Re-evaluate one finished stage of a demo run with other eval settings (sampler, set sizes),
-without retraining: the stage's newest checkpoint, the run's own tokenizers.
+without retraining: the stage's newest checkpoint (or `--step N`), the run's own tokenizers.
 
     python benchmarks/eval_demo_stage.py --config experiments/sw_gpu.py --workdir runs/sw_gpu \
         --stage sft --set text_sampler.steps=32 --set text_sampler.block_length=32 \
@@ -39,7 +39,8 @@ def main(argv):
         cfg.data.image_tokenizer = "pool"
     base, _ = split_config(cfg)
     setup = build(base, jax.devices()[:1])
-    params, step = restore_params(stage_dir, setup.abstract_state)
+    params, step = restore_params(stage_dir, setup.abstract_state,
+                                  None if f.step is None or f.step < 0 else f.step)
     ecfg = apply_sets(dc.eval, f.set)
     ev = Evaluator(base, setup, params, assets.text_tokenizer(cfg), assets.image_tokenizer(cfg),
                    ecfg)
@@ -56,5 +57,6 @@ if __name__ == "__main__":
     flags.DEFINE_string("workdir", None, "The demo run directory.", required=True)
     flags.DEFINE_string("stage", "sft", "pretrain, sft or grpo.")
     flags.DEFINE_multi_string("set", [], "Eval override key=value (config.eval).")
+    flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the newest).")
     flags.DEFINE_string("out", None, "Output directory (default WORKDIR/STAGE/eval_rerun).")
     app.run(main)
