@@ -60,12 +60,13 @@ GPU_READ_ROWS = 0
 READ_ROWS = {"cpu": dict(pretrain=CPU_READ_ROWS, sft=CPU_READ_ROWS), "gpu": dict(sft=GPU_READ_ROWS)}
 READ_LEAD_IN = ("tasks.t2i.batch_size=0;tasks.lm.batch_size=0;tasks.mmu.batch_size=0;"
                 "tasks.read.batch_size=16;optim.lr=5e-4;optim.schedule=constant")
-STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=40), "gpu": dict(pretrain=20000, sft=12000, grpo=300),
+STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=60), "gpu": dict(pretrain=20000, sft=12000, grpo=300),
          "ci": dict(pretrain=3, sft=2, grpo=1)}
-# cpu grpo: at the demo's sizes and ~16 steps every setting tried (lr 5e-4 .. 2e-5, mu 1-8,
-# groups 6-12, temperatures 0.3-1.0, 40+ runs on the H100: BENCHMARKS.md) lowers or keeps held-out
-# reasoning; the SFT model's right answers are mostly guessed, so the correctness reward
-# reinforces guesses. 2e-5 changed it least (0.26 -> 0.24 from the demo's own SFT checkpoint)
+# cpu grpo: 60 steps (~4 s each on 2 cores with stop_at_eos rollouts). From v28's SFT checkpoint
+# 66 steps raised held-out reasoning 0.805 -> 0.878 / 0.857 (two seeds, 384 problems; 0.826 /
+# 0.862 after 22), where the ~22 steps of a 120 s stage stayed within the spread of 96 problems
+# (BENCHMARKS.md, "The demo"). Older: with weak SFT models (v13-v20) every setting tried at ~16
+# steps lowered or kept held-out reasoning, since their right answers were mostly guessed.
 # gpu fine-tuning: which VQA training questions are drawn how often (the UniGRPO stage's config
 # carries them too; its VQA prompts come from the eval's generator, uniform) (uniform is 0.2
 # per kind and 1/3 per count target): shape counts 18% of the VQA rows instead of 6.7%
@@ -241,7 +242,11 @@ def rl_section(variant: str):
         r.text_sampler.update(dict(gen_length=8, steps=2, block_length=8))
         r.image_sampler.update(dict(steps=2))
     elif variant == "cpu":  # answers of 1-2 object scenes and 1-step problems fit 48 tokens
-        r.text_sampler.update(dict(gen_length=48, steps=24, block_length=8, temperature=0.7))
+        # stop_at_eos: answers end after 17-26 of the 48 tokens; the same rollouts, 2.5 -> 1.7 s
+        # a step (the dual K/V cache, 0.8 s, was tried: 66 steps then gained less, 0.859 / 0.500
+        # reasoning / VQA against 0.891 / 0.542 over two seeds)
+        r.text_sampler.update(dict(gen_length=48, steps=24, block_length=8, temperature=0.7,
+                                   stop_at_eos=True))
         # t2i prompts too since the cpu model binds captions to cells (abs_pos_embed, plain
         # captions, half_full masking): from v20's SFT checkpoint the scene-judge reward (object
         # F1) is non-zero in about half the groups; its rollouts cost ~1/4 of each step

@@ -32,7 +32,7 @@ def eval_config() -> ml_collections.ConfigDict:
         n_reasoning=32, n_vqa=48, n_pope=32, n_t2i_per_tag=4, n_wise=16, r2i=True,
         r2i_max_prompt_len=24, r2i_reasoning_steps=16,
         text_sampler=dict(gen_length=64, steps=32, block_length=32, temperature=0.0,
-                          remasking="low_confidence"),
+                          remasking="low_confidence", stop_at_eos=False),
         image_sampler=dict(steps=8, guidance_scale=1.0, temperature=1.0, token_temperature=1.0),
         num_shown=4,
         # 'first_sentence': answers about an image are re-decoded after their first worked

@@ -57,8 +57,9 @@ def rl_config() -> ml_collections.ConfigDict:
                      rewards=dict(correctness=1.0, format=1.0, listing=0.0), pass_threshold=2.0),
             t2i=dict(prompts=2, rewards=dict(scene_judge=2.0), pass_threshold=2.0),
         ),
+        # cache / stop_at_eos: the sampler's speed switches (`sampling.text`), off by default
         text_sampler=dict(gen_length=64, steps=32, block_length=32, temperature=1.0,
-                          remasking="low_confidence"),
+                          remasking="low_confidence", cache="none", stop_at_eos=False),
         image_sampler=dict(steps=8, guidance_scale=1.0, temperature=1.0, token_temperature=1.0),
     ))
 
