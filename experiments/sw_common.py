@@ -60,9 +60,9 @@ GPU_READ_ROWS = 0
 READ_ROWS = {"cpu": dict(pretrain=CPU_READ_ROWS, sft=CPU_READ_ROWS), "gpu": dict(sft=GPU_READ_ROWS)}
 READ_LEAD_IN = ("tasks.t2i.batch_size=0;tasks.lm.batch_size=0;tasks.mmu.batch_size=0;"
                 "tasks.read.batch_size=16;optim.lr=5e-4;optim.schedule=constant")
-STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=60), "gpu": dict(pretrain=20000, sft=12000, grpo=300),
+STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=45), "gpu": dict(pretrain=20000, sft=12000, grpo=300),
          "ci": dict(pretrain=3, sft=2, grpo=1)}
-# cpu grpo: 60 steps (~4 s each on 2 cores with stop_at_eos rollouts). From v28's SFT checkpoint
+# cpu grpo: 45 steps (~4 s each on 2 cores with stop_at_eos rollouts). From v28's SFT checkpoint
 # 66 steps raised held-out reasoning 0.805 -> 0.878 / 0.857 (two seeds, 384 problems; 0.826 /
 # 0.862 after 22), where the ~22 steps of a 120 s stage stayed within the spread of 96 problems
 # (BENCHMARKS.md, "The demo"). Older: with weak SFT models (v13-v20) every setting tried at ~16

@@ -50,8 +50,8 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     c.stages = ",".join(STAGES)
     # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores
     c.budget = ml_collections.ConfigDict(dict(
-        image_tokenizer=150.0 if cpu else 1800.0, pretrain=285.0 if cpu else 3 * 3600.0,
-        sft=500.0 if cpu else 3600.0, grpo=240.0 if cpu else 3600.0))
+        image_tokenizer=150.0 if cpu else 1800.0, pretrain=300.0 if cpu else 3 * 3600.0,
+        sft=540.0 if cpu else 3600.0, grpo=180.0 if cpu else 3600.0))
     c.text_tokenizer = ml_collections.ConfigDict(dict(base_vocab_size=1024, corpus=3000))
     c.image_tokenizer = ml_collections.ConfigDict(dict(
         kind="magvit",  # 'magvit' (trained here) or 'pool' (pooled-color stand-in, no training)
