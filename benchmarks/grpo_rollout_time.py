@@ -2,12 +2,13 @@
 checkpoint: seconds per rollout batch (all tasks), the pass rate and response length per task.
 
     python benchmarks/grpo_rollout_time.py --run runs/demo --out /tmp/rollout_time \
-        --variants 'exact=;eos=rl.text_sampler.stop_at_eos=True' --steps 6
+        --variants 'exact=rl.text_sampler.stop_at_eos=False;eos=rl.text_sampler.stop_at_eos=True'
 
 Each variant is 'name=overrides' (UniGRPO stage config overrides, 'key=value' joined by ','
 between variants' own settings: 'eos_dual=rl.text_sampler.stop_at_eos=True,rl.text_sampler.
 cache=dual'). The first rollout of each variant (compilation) is not timed; every variant draws
-the same prompts and keys, so an exact setting gives the same pass rates as 'exact'. Prints one
+the same prompts and keys, so an exact setting gives the same pass rates as 'exact' (the cpu
+default stops at eos since v30: 'exact' switches that off). Prints one
 JSON line per variant; keep the box otherwise idle.
 """
 
@@ -76,7 +77,8 @@ if __name__ == "__main__":
     from absl import app, flags
     flags.DEFINE_string("run", "runs/demo", "A finished demo run (its sft/ and assets/).")
     flags.DEFINE_string("out", "/tmp/rollout_time", "Scratch workdirs, one per variant.")
-    flags.DEFINE_string("variants", "exact=;eos=rl.text_sampler.stop_at_eos=True",
+    flags.DEFINE_string("variants", "exact=rl.text_sampler.stop_at_eos=False;"
+                        "eos=rl.text_sampler.stop_at_eos=True",
                         "'name=k=v,k=v;name=...'")
     flags.DEFINE_integer("steps", 6, "Rollout batches per variant (the first is not timed).")
     app.run(main)
