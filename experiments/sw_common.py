@@ -62,9 +62,10 @@ READ_LEAD_IN = ("tasks.t2i.batch_size=0;tasks.lm.batch_size=0;tasks.mmu.batch_si
                 "tasks.read.batch_size=16;optim.lr=5e-4;optim.schedule=constant")
 STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=45), "gpu": dict(pretrain=20000, sft=12000, grpo=300),
          "ci": dict(pretrain=3, sft=2, grpo=1)}
-# cpu grpo: 45 steps (~4 s each on 2 cores with stop_at_eos rollouts). From v28's SFT checkpoint
-# 66 steps raised held-out reasoning 0.805 -> 0.878 / 0.857 (two seeds, 384 problems; 0.826 /
-# 0.862 after 22), where the ~22 steps of a 120 s stage stayed within the spread of 96 problems
+# cpu grpo: 45 steps (~4 s each on 2 cores with stop_at_eos rollouts; what 180 s of the ~20
+# minute demo holds). From v28's SFT checkpoint 66 steps raised held-out reasoning 0.805 ->
+# 0.878 / 0.857 (two seeds, 384 problems; 0.826 / 0.862 after 22), where the ~22 steps of a
+# 120 s stage stayed within the spread of 96 problems; v30's own 42 steps: 0.714 -> 0.721 on 384
 # (BENCHMARKS.md, "The demo"). Older: with weak SFT models (v13-v20) every setting tried at ~16
 # steps lowered or kept held-out reasoning, since their right answers were mostly guessed.
 # gpu fine-tuning: which VQA training questions are drawn how often (the UniGRPO stage's config
