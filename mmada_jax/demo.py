@@ -343,13 +343,15 @@ def train_stage(stage: str, cfg, workdir: str, budget_s: float, calibrate: int, 
     return hist
 
 
-def run_eval(stage: str, cfg, workdir: str, ecfg, tokens) -> dict:
+def run_eval(stage: str, cfg, workdir: str, ecfg, tokens, out_dir: str | None = None) -> dict:
+    """Evaluate the newest checkpoint in `workdir` into `out_dir` (default WORKDIR/eval); a
+    finished report there is reused."""
     import jax
     from mmada_jax.evaluate import Evaluator, summary_line
     from mmada_jax.rl.trainer import split_config
     from mmada_jax.training.checkpoint import restore_params
     from mmada_jax.training.loop import build
-    out_dir = os.path.join(workdir, "eval")
+    out_dir = out_dir or os.path.join(workdir, "eval")
     if os.path.exists(os.path.join(out_dir, "report.json")):
         return _read_json(os.path.join(out_dir, "report.json"))["results"]
     base, extras = split_config(cfg)

@@ -1,5 +1,5 @@
 """Report pieces for the pipeline: PNG image grids, metric curves as matplotlib plots, and the
-markdown report of a multi-stage run (`write_report`)."""
+markdown report of a multi-stage run (`write_demo_report`)."""
 
 from __future__ import annotations
 
@@ -147,6 +147,7 @@ def write_demo_report(workdir: str, stages: Sequence[str], results: dict, times:
               "('a small tomato ...') on items never drawn in training, drawn directly (t2i) or "
               "after reasoning (r2i).", ""]
     lines += stage_deltas(stages, results) + [""]
+    lines += paired_lines(workdir, stages) + [""]
     tok = meta.get("tokenizer_eval") or {}
     if tok:
         lines += ["Image tokenizer (held-out reconstructions): " + ", ".join(
@@ -167,12 +168,7 @@ def write_demo_report(workdir: str, stages: Sequence[str], results: dict, times:
             lines += [f"![reward curve]({_rel(p, workdir)})", ""]
         if p2:
             lines += [f"![kl and clip fraction]({_rel(p2, workdir)})", ""]
-        first, last = hist[0], hist[-1]
-        lines += ["| per task | first step | last step |", "|---|---|---|"]
-        for k in sorted(last):
-            if "/" in k and not k.startswith("time") and k in first:
-                lines.append(f"| {k} | {first[k]:.3f} | {last[k]:.3f} |")
-        lines.append("")
+        lines += reward_window_table(hist) + [""]
     lines += ["## Text-to-image samples (test prompts, the same prompts at every stage)", ""]
     for s in stages:
         for name in ("t2i", "wise", "wise_r2i"):
@@ -229,6 +225,45 @@ def stage_deltas(stages, results) -> list[str]:
         if parts:
             out.append(f"- **{cur} vs {prev}**: " + "; ".join(parts))
     return out
+
+
+def paired_lines(workdir: str, stages: Sequence[str],
+                 tasks: Sequence[str] = ("reasoning", "vqa", "pope")) -> list[str]:
+    """Per stage, its answers against the previous stage's on the same test items
+    (`evals.paired`): items fixed and broken and the sign test's p-value."""
+    from mmada_jax.evals.paired import paired_changes
+    out = []
+    for prev, cur in zip(stages, stages[1:]):
+        a = read_jsonl(os.path.join(workdir, prev, "eval", "answers.jsonl"))
+        b = read_jsonl(os.path.join(workdir, cur, "eval", "answers.jsonl"))
+        changes = paired_changes(a, b, tasks) if a and b else []
+        if changes:
+            out.append(f"- **{cur} vs {prev}**, item by item: "
+                       + "; ".join(c.describe() for c in changes))
+    if out:
+        out = ["The same test items before and after each stage (fixed: wrong before, right "
+               "after; p: exact two-sided sign test on the items that changed):", ""] + out
+    return out
+
+
+def reward_window_table(hist: Sequence[dict], window: int | None = None) -> list[str]:
+    """Markdown table of each per-task UniGRPO metric: mean over the first and the last
+    `window` steps (default a quarter of the run, at least 1). Single steps draw a handful of
+    prompts each, so one step's value says little."""
+    n = len(hist)
+    if not n:
+        return []
+    w = max(1, min(n, window or n // 4))
+    keys = sorted({k for h in hist for k in h if "/" in k and not k.startswith("time")})
+
+    def mean(rows, k):
+        vals = [float(r[k]) for r in rows if k in r]
+        return f"{sum(vals) / len(vals):.3f}" if vals else "-"
+
+    lines = [f"| per task | steps 1-{w} (mean) | steps {n - w + 1}-{n} (mean) |",
+             "|---|---|---|"]
+    lines += [f"| {k} | {mean(hist[:w], k)} | {mean(hist[-w:], k)} |" for k in keys]
+    return lines
 
 
 def _short(s: str, n: int = 300) -> str:

@@ -219,3 +219,19 @@ def test_vqa_rollout_kinds_from_config():
         rl.tasks.vqa.kinds = bad
         with pytest.raises(ValueError, match="config.rl.tasks.vqa.kinds"):
             tr.vqa_kinds(rl)
+
+
+def test_vqa_rollout_kinds_rotate_across_steps():
+    """With fewer prompts a step than kinds, every kind still comes up, equally often (the cpu
+    demo asks 2 VQA prompts a step of 3 kinds: a fixed start left position questions out)."""
+    import collections
+    import types
+    import ml_collections
+    rl = tr.rl_config()
+    rl.tasks.vqa.prompts = 2
+    trainer = types.SimpleNamespace(rl=rl, config=ml_collections.ConfigDict(dict(data=None)))
+    counts = collections.Counter(
+        it["kind"] for step in range(6) for it in tr.UniGRPO.prompts_for(trainer, "vqa", step))
+    assert counts == {"count": 4, "color": 4, "position": 4}
+    with_seed = [it["question"] for it in tr.UniGRPO.prompts_for(trainer, "vqa", 1)]
+    assert with_seed == [it["question"] for it in tr.UniGRPO.prompts_for(trainer, "vqa", 1)]

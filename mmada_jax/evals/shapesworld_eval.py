@@ -46,12 +46,16 @@ def reasoning_items(n: int, split: str = "test", seed: int = 0, **difficulty) ->
 
 
 def vqa_items(n: int, split: str = "test", seed: int = 0,
-              kinds=("count", "color", "position"), max_objects: int = sc.MAX_OBJECTS) -> list[dict]:
+              kinds=("count", "color", "position"), max_objects: int = sc.MAX_OBJECTS,
+              first_kind: int = 0) -> list[dict]:
+    """n questions on random scenes of `split`, their kinds taken in turn from `kinds` starting
+    at index `first_kind` (a caller drawing a few items at a time passes a running count, so
+    that every kind comes up equally often)."""
     rng = _rng(split, seed, "vqa")
     out = []
     for i in range(n):
         scene = sc.random_scene(rng, split, max_objects=max_objects)
-        q = language.question(scene, rng, kinds[i % len(kinds)])
+        q = language.question(scene, rng, kinds[(first_kind + i) % len(kinds)])
         out.append(dict(task="vqa", kind=q["kind"], question=q["question"], answer=q["answer"],
                         cot=q["cot"], scene=scene.to_json()))
     return out

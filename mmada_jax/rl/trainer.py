@@ -283,8 +283,9 @@ class UniGRPO:
         if task == "reasoning":
             from mmada_jax.data.shapesworld.reasoning import difficulty
             return swe.reasoning_items(n, "train", seed, **difficulty(self.config.get("data")))
-        if task == "vqa":
-            return swe.vqa_items(n, "train", seed, kinds=vqa_kinds(self.rl), max_objects=m)
+        if task == "vqa":  # kinds in turn across steps: 2 prompts a step still cover 3 kinds
+            return swe.vqa_items(n, "train", seed, kinds=vqa_kinds(self.rl), max_objects=m,
+                                 first_kind=step * n)
         if task == "t2i":
             from mmada_jax.data.shapesworld.language import caption_style
             items = swe.t2i_items(1, "train", seed, max_objects=m,
