@@ -160,6 +160,35 @@ def test_filtered_rows_do_not_move_the_update():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
 
 
+def test_task_loss_weights_scale_rows_in_the_loss():
+    """`rl.tasks.<task>.loss_weight` weighs each task's kept rows in the loss's weighted mean."""
+    import pytest
+    rl = tr.rl_config()
+    rl.tasks.vqa.loss_weight = 3.0
+    w = tr.task_loss_weights(rl, ["reasoning", "vqa", "vqa", "t2i"])
+    np.testing.assert_array_equal(w, [1, 3, 3, 1])
+    for bad in (-1.0, float("nan")):
+        rl.tasks.t2i.loss_weight = bad
+        with pytest.raises(ValueError, match="config.rl.tasks.t2i.loss_weight"):
+            tr.task_loss_weights(rl, ["t2i"])
+
+    setup, state = _setup()
+    model, layout = setup.model, setup.layout
+    g = GRPOConfig(group_size=2, num_iterations=1, clip_eps=0.2, beta=0.05, rewards={})
+    rows, masks = _rollouts(layout)
+    lp = _np_logprob(model, jax.device_get(state.params), rows, masks, layout.mask)
+    logp_old = (lp + np.array([0.3, -0.1, 0.05, -0.3])).astype(np.float32)
+    adv = np.array([1, -1, 1, -1], np.float32)
+    weights = np.array([1, 1, 3, 3], np.float32)  # a reasoning group and a VQA group at 3x
+    batch = dict(rows, masks=masks, logp_old=logp_old, logp_ref=lp.astype(np.float32),
+                 advantages=adv, weights=weights)
+    want, _ = _np_loss(lp, logp_old, lp, adv, weights, g.clip_eps, g.beta)
+    _, m = jax.jit(tr.make_grpo_step(model, setup.tx, layout.mask, g))(state, batch)
+    np.testing.assert_allclose(float(m["loss"]), want, rtol=1e-4, atol=1e-5)
+    unweighted, _ = _np_loss(lp, logp_old, lp, adv, np.ones(4), g.clip_eps, g.beta)
+    assert abs(want - unweighted) > 1e-3  # the weights matter for this batch
+
+
 def test_rollout_regions_and_concat():
     from mmada_jax.rl import rollout as ro
     gen = np.array([[5, 6, 9, 9], [5, 5, 5, 5]])

@@ -46,16 +46,20 @@ def rl_config() -> ml_collections.ConfigDict:
         clip_eps=0.2, clip_eps_high=0.0, beta=0.01, advantage_estimator="grpo", adv_eps=1e-4,
         policy_loss="grpo_clip", filter_low=0.0, filter_high=1.0,
         prompt_len=96,  # text and mmu prompts are left-padded to this many tokens
+        # each task's `loss_weight` (default 1) scales its kept rows in the loss's weighted mean
+        # (`rl.losses.unigrpo_loss` weights): a task's share of the update without more rollouts
         tasks=dict(
             # 'equations' (weight 0: computed and logged as reasoning/equations, not rewarded)
             reasoning=dict(prompts=2, rewards=dict(correctness=1.0, format=1.0, equations=0.0),
-                           pass_threshold=2.0),
+                           pass_threshold=2.0, loss_weight=1.0),
             # 'listing' (weight 0: logged as vqa/listing): the share of the think block's
             # claims about cells that the scene makes true (rewards_listing.py)
             # kinds: the questions asked, in turn (comma-separated, of RL_VQA_KINDS)
             vqa=dict(prompts=2, kinds="count,color,position",
-                     rewards=dict(correctness=1.0, format=1.0, listing=0.0), pass_threshold=2.0),
-            t2i=dict(prompts=2, rewards=dict(scene_judge=2.0), pass_threshold=2.0),
+                     rewards=dict(correctness=1.0, format=1.0, listing=0.0), pass_threshold=2.0,
+                     loss_weight=1.0),
+            t2i=dict(prompts=2, rewards=dict(scene_judge=2.0), pass_threshold=2.0,
+                     loss_weight=1.0),
         ),
         # cache / stop_at_eos: the sampler's speed switches (`sampling.text`), off by default
         text_sampler=dict(gen_length=64, steps=32, block_length=32, temperature=1.0,
@@ -202,6 +206,17 @@ class RolloutBatch:
     prompts: list
 
 
+def task_loss_weights(rl, tasks) -> np.ndarray:
+    """float32 [N]: `config.rl.tasks.<task>.loss_weight` (default 1) of each row's task."""
+    w = {}
+    for t in dict.fromkeys(tasks):
+        v = float(rl.tasks[t].get("loss_weight", 1.0))
+        if not np.isfinite(v) or v < 0:
+            raise ValueError(f"config.rl.tasks.{t}.loss_weight={v}: expected a finite weight >= 0")
+        w[t] = v
+    return np.asarray([w[t] for t in tasks], np.float32)
+
+
 def group_stats(rewards, passed, tasks, g: GRPOConfig, group_size: int):
     """(advantages [N], weights [N]) with groups filtered per `g` (pass rates from `passed`)."""
     r = np.asarray(rewards, np.float32)
@@ -267,6 +282,7 @@ class UniGRPO:
         self.rewards = {t: rewards_for(t, rl.tasks[t]) for t in self.tasks}
         if "vqa" in self.tasks:
             vqa_kinds(rl)  # a bad kind fails here, not at the first VQA rollout
+        task_loss_weights(rl, self.tasks)  # and a bad loss weight
         n = sum(int(rl.tasks[t].prompts) for t in self.tasks) * int(rl.group_size)
         dp = self.setup.mesh.shape["data"] * self.setup.mesh.shape["fsdp"]
         if n % dp:
@@ -370,15 +386,17 @@ class UniGRPO:
         old = [np.asarray(self.fns.logprob(old_params, rb.rows, masks[i])) for i in range(mu)]
         ref = [np.asarray(self.fns.logprob(self.ref_params, rb.rows, masks[i]))
                for i in range(mu)] if g.beta > 0 else old
+        weights = keep.astype(np.float32) * task_loss_weights(rl, rb.task)
         ms = []
-        if keep.sum() == 0:  # no group has signal: no update (AdamW would still decay weights)
+        if weights.sum() == 0:  # no kept group of a task with a loss weight: no update (AdamW
+            # would still decay weights)
             zero = np.zeros(len(rb.rewards), np.float32)
             ms.append(dict(loss=0.0, policy_loss=0.0, kl=0.0, clip_fraction=0.0, ratio_mean=1.0,
                            grad_norm=0.0, row_kl=zero, row_clipped=zero.astype(bool)))
             print(f"[grpo] step {step + 1}: every group was filtered out; no update", flush=True)
-        for i in range(mu if keep.sum() else 0):
+        for i in range(mu if weights.sum() else 0):
             batch = dict(rb.rows, masks=masks[i], logp_old=old[i], logp_ref=ref[i],
-                         advantages=adv.astype(np.float32), weights=keep.astype(np.float32))
+                         advantages=adv.astype(np.float32), weights=weights)
             self.state, mt = self.fns.step(self.state, batch)
             ms.append(jax.device_get(mt))
         return self._summarize(step, rb, adv, keep, ms, t_roll, time.perf_counter() - t0)
