@@ -55,11 +55,13 @@ def scores(report_path: str) -> dict:
 
 
 def paired_cell(before_dir: str, after_dir: str) -> str:
-    """'reasoning +a/-b p, vqa +c/-d p' from two eval dirs' answers.jsonl."""
+    """'reasoning +a/-b p=.., vqa .., reasoning sound ..' from two eval dirs' answers.jsonl."""
     from mmada_jax.evals.paired import paired_changes
     from mmada_jax.pipeline_report import read_jsonl
-    ch = paired_changes(read_jsonl(os.path.join(before_dir, "answers.jsonl")),
-                        read_jsonl(os.path.join(after_dir, "answers.jsonl")), ("reasoning", "vqa"))
+    a = read_jsonl(os.path.join(before_dir, "answers.jsonl"))
+    b = read_jsonl(os.path.join(after_dir, "answers.jsonl"))
+    ch = (paired_changes(a, b, ("reasoning", "vqa"))
+          + paired_changes(a, b, ("reasoning",), field="sound", label="sound"))
     return ", ".join(f"{c.task} +{c.fixed}/-{c.broken} p={c.p_value:.2g}" for c in ch)
 
 

@@ -158,10 +158,11 @@ class Evaluator:
         results, samples, times, every = {}, {}, {}, {}
         k = int(e.num_shown)
 
-        def keep(task, items, resp, correct):  # every answer, and the first k shown
+        def keep(task, items, resp, correct, **flags):  # every answer, and the first k shown
             every[task] = [dict(kind=it.get("kind", task), question=it["question"],
-                                answer=it["answer"], response=r, correct=bool(c))
-                           for it, r, c in zip(items, resp, correct)]
+                                answer=it["answer"], response=r, correct=bool(c),
+                                **{name: bool(v[i]) for name, v in flags.items()})
+                           for i, (it, r, c) in enumerate(zip(items, resp, correct))]
             samples[task] = [dict(question=x["question"], answer=x["answer"],
                                   response=x["response"]) for x in every[task][:k]]
 
@@ -177,7 +178,8 @@ class Evaluator:
                                         **difficulty(self.config.get("data")))
             resp = timed("reasoning", lambda: self.answer(items, False))
             results["reasoning"] = swe.score_reasoning(resp, items)
-            keep("reasoning", items, resp, results["reasoning"]["correct"])
+            keep("reasoning", items, resp, results["reasoning"]["correct"],
+                 sound=results["reasoning"]["sound"])
         if int(e.n_vqa):
             items = swe.vqa_items(int(e.n_vqa), split, seed, max_objects=m)
             resp = timed("vqa", lambda: self.answer(items, True))

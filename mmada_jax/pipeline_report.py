@@ -236,7 +236,9 @@ def paired_lines(workdir: str, stages: Sequence[str],
     for prev, cur in zip(stages, stages[1:]):
         a = read_jsonl(os.path.join(workdir, prev, "eval", "answers.jsonl"))
         b = read_jsonl(os.path.join(workdir, cur, "eval", "answers.jsonl"))
-        changes = paired_changes(a, b, tasks) if a and b else []
+        changes = (paired_changes(a, b, tasks)
+                   + paired_changes(a, b, ("reasoning",), field="sound", label="sound steps")
+                   if a and b else [])
         if changes:
             out.append(f"- **{cur} vs {prev}**, item by item: "
                        + "; ".join(c.describe() for c in changes))

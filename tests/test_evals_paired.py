@@ -56,6 +56,19 @@ def test_paired_changes_counts_against_numpy():
     assert got["vqa"].n == 11
 
 
+def test_paired_changes_other_field_and_rows_without_it():
+    before = _rows("reasoning", [1, 1, 0, 1])
+    after = _rows("reasoning", [1, 1, 1, 1])
+    for r, sound in zip(before, [0, 1, 0, 1]):
+        r["sound"] = bool(sound)
+    for r, sound in zip(after, [1, 1, 1, 0]):
+        r["sound"] = bool(sound)
+    del before[3]["sound"]  # an item without the field is left out
+    (c,) = paired_changes(before, after, field="sound", label="sound steps")
+    assert c.task == "reasoning sound steps" and (c.n, c.fixed, c.broken) == (3, 2, 0)
+    assert paired_changes(_rows("vqa", [1]), _rows("vqa", [0]), field="sound") == []
+
+
 def test_paired_changes_duplicates_and_missing_items():
     # the same question asked twice pairs in order; a question only one side has is left out
     before = _rows("vqa", [1, 0, 1], ["same", "same", "only_before"])
@@ -70,10 +83,13 @@ def test_report_paired_lines_and_reward_windows(tmp_path):
         os.makedirs(tmp_path / stage / "eval")
         with open(tmp_path / stage / "eval" / "answers.jsonl", "w") as f:
             for r in _rows("reasoning", correct):
-                f.write(json.dumps(r) + "\n")
+                f.write(json.dumps(dict(r, sound=r["correct"] and r["question"] != "q1"))
+                        + "\n")
     lines = paired_lines(str(tmp_path), ["pretrain", "sft", "grpo"])
     text = "\n".join(lines)
-    assert "grpo vs sft" in text and "2 fixed, 1 broken" in text and "sft vs pretrain" not in text
+    assert "grpo vs sft" in text and "sft vs pretrain" not in text
+    assert "reasoning 0.400 -> 0.600 on 5 paired items: 2 fixed, 1 broken" in text
+    assert "reasoning sound steps 0.400 -> 0.400 on 5 paired items: 1 fixed, 1 broken" in text
 
     hist = [{"step": i + 1, "reasoning/reward_mean": float(i), "time/step_s": 1.0}
             for i in range(8)]

@@ -40,11 +40,15 @@ def test_demo_all_stages_ci(tmp_path):
             mine = [r for r in rows if r["task"] == task]
             assert len(mine) == rep[task]["n"] and all(r["response"] is not None for r in mine)
             assert abs(sum(r["correct"] for r in mine) / len(mine) - rep[task][acc]) < 1e-9
+        reasoning = [r for r in rows if r["task"] == "reasoning"]
+        assert abs(sum(r["sound"] for r in reasoning) / len(reasoning)
+                   - rep["reasoning"]["sound_rate"]) < 1e-9
     hist = [json.loads(x) for x in open(os.path.join(workdir, "grpo", "metrics.jsonl"))]
     assert hist and all(k in hist[0] for k in ("reasoning/reward_mean", "vqa/reward_std",
                                                "t2i/pass_rate", "kl", "clip_fraction",
                                                "vqa/response_len"))
     assert "## Metrics per stage" in text and "grpo_rewards.png" in text
+    assert "**grpo vs sft**, item by item" in text and "reasoning sound steps" in text
     assert os.path.exists(os.path.join(workdir, "grpo_rewards.png"))
 
     # the code cache is addressed by record index (TFDS stores records shuffled): every cached

@@ -49,17 +49,22 @@ def _key(row: Mapping) -> tuple:
 
 
 def paired_changes(before: Sequence[Mapping], after: Sequence[Mapping],
-                   tasks: Iterable[str] | None = None) -> list[PairedChange]:
+                   tasks: Iterable[str] | None = None, field: str = "correct",
+                   label: str = "") -> list[PairedChange]:
     """Per task, pair the i-th answer to each (task, kind, question, reference) in `before` with
     the i-th such answer in `after` (rows as in the evaluator's answers.jsonl: task, kind,
-    question, answer, correct). Items present in only one of them are left out."""
+    question, answer, correct, and for reasoning `sound`: right by sound steps), comparing the
+    boolean `field`. Items present in only one of them, or without the field, are left out.
+    `label` is appended to each task's name ("reasoning" + " sound steps")."""
     def index(rows):
         seen: dict[tuple, int] = {}
         out = {}
         for r in rows:
             k = _key(r)
-            out[k + (seen.get(k, 0),)] = bool(r.get("correct"))
-            seen[k] = seen.get(k, 0) + 1
+            n = seen.get(k, 0)
+            seen[k] = n + 1
+            if field in r:
+                out[k + (n,)] = bool(r[field])
         return out
 
     a, b = index(before), index(after)
@@ -73,7 +78,7 @@ def paired_changes(before: Sequence[Mapping], after: Sequence[Mapping],
         fixed = sum(1 for k in keys if b[k] and not a[k])
         broken = sum(1 for k in keys if a[k] and not b[k])
         n = len(keys)
-        out.append(PairedChange(task=task, n=n, before=sum(a[k] for k in keys) / n,
+        out.append(PairedChange(task=f"{task} {label}".strip(), n=n, before=sum(a[k] for k in keys) / n,
                                 after=sum(b[k] for k in keys) / n, fixed=fixed, broken=broken,
                                 p_value=sign_test_p(fixed, broken)))
     return out

@@ -39,12 +39,12 @@ def write_report(path: str | os.PathLike, results: Mapping[str, Any], *,
                  **meta) -> dict:
     """Write {'results', 'config', 'meta': {'written_at', ...}} as indented JSON; returns it.
 
-    `drop_per_sample` removes per-sample lists (keys 'correct', 'predictions', 'scores',
-    'reasons') from every benchmark's dict, for a compact summary.
+    `drop_per_sample` removes per-sample lists (keys 'correct', 'sound', 'predictions',
+    'scores', 'reasons') from every benchmark's dict, for a compact summary.
     """
     res = dict(results)
     if drop_per_sample:
-        per = {"correct", "predictions", "scores", "reasons"}
+        per = {"correct", "sound", "predictions", "scores", "reasons"}
         res = {k: ({kk: vv for kk, vv in v.items() if kk not in per}
                    if isinstance(v, Mapping) else v) for k, v in res.items()}
     doc = to_jsonable(dict(results=res, config=config or {},

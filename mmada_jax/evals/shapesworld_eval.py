@@ -90,7 +90,7 @@ def score_reasoning(responses, items) -> dict:
     fmt = [well_formatted(r) for r in responses]
     sound = [o and sound_work(it["question"], r) for o, r, it in zip(ok, responses, items)]
     return dict(accuracy=_mean(ok), format_rate=_mean(fmt), sound_rate=_mean(sound), n=len(ok),
-                correct=ok)
+                correct=ok, sound=sound)
 
 
 def vqa_prediction(response: str) -> str:
