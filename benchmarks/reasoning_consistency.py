@@ -19,23 +19,20 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmada_jax.evals import answers as answers_lib  # noqa: E402
-from mmada_jax.rl.rewards import _THINK_RE  # noqa: E402
-from mmada_jax.rl.rewards_equations import _OPS, equations  # noqa: E402
+from mmada_jax.rl.rewards_equations import equation_holds, worked_steps  # noqa: E402
 
 
 def classify(response: str, correct: bool, tol: float = 1e-6) -> dict:
-    """Flags of one answer: has_eq, follows, true_eq, lucky, misled (bools)."""
-    m = _THINK_RE.fullmatch((response or "").strip())
-    eqs = equations(m.group(1)) if m else []
+    """Flags of one answer: has_eq, follows, true_eq, lucky, misled (bools). The steps are
+    read as the 'equations' reward reads them (`rl.rewards_equations.worked_steps`)."""
+    eqs, final = worked_steps(response or "") or ([], None)
     out = dict(has_eq=bool(eqs), follows=False, true_eq=False, lucky=False, misled=False)
     if not eqs:
         out["lucky"] = bool(correct)
         return out
     a, op, b, c = eqs[-1]
-    final = answers_lib.parse_number(answers_lib.extract_final_answer(response))
     out["follows"] = final is not None and abs(final - c) <= tol
-    out["true_eq"] = abs(_OPS[op](a, b) - c) <= tol
+    out["true_eq"] = equation_holds(a, op, b, c, tol)
     out["lucky"] = bool(correct) and not (out["follows"] and out["true_eq"])
     out["misled"] = (not correct) and out["follows"] and not out["true_eq"]
     return out

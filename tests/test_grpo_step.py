@@ -189,6 +189,34 @@ def test_task_loss_weights_scale_rows_in_the_loss():
     assert abs(want - unweighted) > 1e-3  # the weights matter for this batch
 
 
+def test_step_without_weighted_groups_skips_the_update_and_its_passes():
+    """A step whose kept groups all belong to tasks of loss weight 0 (or with no kept group)
+    leaves the state alone and runs no log-likelihood pass."""
+    import functools
+    import types
+
+    def never(*_):
+        raise AssertionError("no forward pass expected")
+
+    rl = tr.rl_config()
+    rl.group_size = 2
+    rl.tasks.vqa.loss_weight = 0.0
+    rb = tr.RolloutBatch(
+        rows=dict(tokens=np.zeros((4, 8), np.int32)), region=np.ones((4, 8), bool),
+        task=["reasoning", "reasoning", "vqa", "vqa"],
+        rewards=np.array([2.5, 2.5, 2.5, 0.0], np.float32),  # only the VQA group has signal
+        passed=np.array([1, 1, 1, 0], bool), parts={}, completions=[""] * 4, prompts=[""] * 4)
+    params = object()
+    fake = types.SimpleNamespace(rl=rl, g=GRPOConfig(group_size=2, rewards={}),
+                                 state=types.SimpleNamespace(params=params),
+                                 rollout=lambda params, step: rb,
+                                 fns=types.SimpleNamespace(logprob=never, step=never))
+    fake._summarize = functools.partial(tr.UniGRPO._summarize, fake)
+    out = tr.UniGRPO.train_step(fake, 0)
+    assert fake.state.params is params
+    assert out["loss"] == 0.0 and out["kept_fraction"] == 0.5 and out["vqa/kept_fraction"] == 1.0
+
+
 def test_rollout_regions_and_concat():
     from mmada_jax.rl import rollout as ro
     gen = np.array([[5, 6, 9, 9], [5, 5, 5, 5]])

@@ -78,7 +78,8 @@ def paired_changes(before: Sequence[Mapping], after: Sequence[Mapping],
         fixed = sum(1 for k in keys if b[k] and not a[k])
         broken = sum(1 for k in keys if a[k] and not b[k])
         n = len(keys)
-        out.append(PairedChange(task=f"{task} {label}".strip(), n=n, before=sum(a[k] for k in keys) / n,
+        out.append(PairedChange(task=f"{task} {label}".strip(), n=n,
+                                before=sum(a[k] for k in keys) / n,
                                 after=sum(b[k] for k in keys) / n, fixed=fixed, broken=broken,
                                 p_value=sign_test_p(fixed, broken)))
     return out

@@ -39,23 +39,34 @@ def equations(text: str) -> list[tuple[float, str, float, float]]:
     return [(float(a), op, float(b), float(c)) for a, op, b, c in EQUATION_RE.findall(text)]
 
 
+def equation_holds(a: float, op: str, b: float, c: float, tol: float = 1e-6) -> bool:
+    """`a op b = c` is arithmetically true (within `tol`)."""
+    return abs(_OPS[op](a, b) - c) <= tol
+
+
+def worked_steps(completion: str):
+    """(the think block's equations, the final answer as a number or None) of a well-formatted
+    completion (`rewards.well_formatted`); None for any other."""
+    if not well_formatted(completion):
+        return None
+    eqs = equations(_THINK_RE.fullmatch(completion).group(1))
+    return eqs, answers_lib.parse_number(answers_lib.extract_final_answer(completion))
+
+
 def sound_work(prompt: str, completion: str, tol: float = 1e-6) -> bool:
     """True when the completion's think-block equations satisfy every rule of the module
     docstring against `prompt`."""
-    if not well_formatted(completion):
+    steps = worked_steps(completion)
+    if steps is None or not steps[0]:
         return False
-    m = _THINK_RE.fullmatch(completion)
-    eqs = equations(m.group(1))
-    if not eqs:
-        return False
+    eqs, final = steps
     known = {float(x) for x in _NUMBER_RE.findall(prompt or "")}
     for a, op, b, c in eqs:
         if not all(any(abs(v - k) <= tol for k in known) for v in (a, b)):
             return False
-        if not abs(_OPS[op](a, b) - c) <= tol:
+        if not equation_holds(a, op, b, c, tol):
             return False
         known.add(c)
-    final = answers_lib.parse_number(answers_lib.extract_final_answer(completion))
     return final is not None and abs(final - eqs[-1][3]) <= tol
 
 

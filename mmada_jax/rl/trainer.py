@@ -378,6 +378,14 @@ class UniGRPO:
         t_roll = time.perf_counter() - t0
         gsz = int(rl.group_size)
         adv, keep = group_stats(rb.rewards, rb.passed, rb.task, g, gsz)
+        weights = keep.astype(np.float32) * task_loss_weights(rl, rb.task)
+        if weights.sum() == 0:  # no kept group of a task with a loss weight: no update (AdamW
+            # would still decay weights), and no log-likelihood passes either
+            zero = np.zeros(len(rb.rewards), np.float32)
+            ms = [dict(loss=0.0, policy_loss=0.0, kl=0.0, clip_fraction=0.0, ratio_mean=1.0,
+                       grad_norm=0.0, row_kl=zero, row_clipped=zero.astype(bool))]
+            print(f"[grpo] step {step + 1}: every group was filtered out; no update", flush=True)
+            return self._summarize(step, rb, adv, keep, ms, t_roll, time.perf_counter() - t0)
         mu, m = int(rl.num_iterations), int(rl.mask_samples)
         key = jax.random.fold_in(jax.random.key(int(rl.seed) + 29), step)
         masks, _ = masking.unigrpo_masks(key, jnp.asarray(rb.region), mu * m, g.t_min, g.t_max,
@@ -386,15 +394,8 @@ class UniGRPO:
         old = [np.asarray(self.fns.logprob(old_params, rb.rows, masks[i])) for i in range(mu)]
         ref = [np.asarray(self.fns.logprob(self.ref_params, rb.rows, masks[i]))
                for i in range(mu)] if g.beta > 0 else old
-        weights = keep.astype(np.float32) * task_loss_weights(rl, rb.task)
         ms = []
-        if weights.sum() == 0:  # no kept group of a task with a loss weight: no update (AdamW
-            # would still decay weights)
-            zero = np.zeros(len(rb.rewards), np.float32)
-            ms.append(dict(loss=0.0, policy_loss=0.0, kl=0.0, clip_fraction=0.0, ratio_mean=1.0,
-                           grad_norm=0.0, row_kl=zero, row_clipped=zero.astype(bool)))
-            print(f"[grpo] step {step + 1}: every group was filtered out; no update", flush=True)
-        for i in range(mu if weights.sum() else 0):
+        for i in range(mu):
             batch = dict(rb.rows, masks=masks[i], logp_old=old[i], logp_ref=ref[i],
                          advantages=adv.astype(np.float32), weights=weights)
             self.state, mt = self.fns.step(self.state, batch)
