@@ -57,8 +57,15 @@ def main(paths):
     for p in paths:
         if not os.path.exists(p):
             raise FileNotFoundError(f"{p}: no answers file (an eval's answers.jsonl)")
+        rows = []
         with open(p) as f:
-            s = summarize([json.loads(x) for x in f if x.strip()])
+            for i, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise ValueError(f"{p}:{i}: not a JSON answer row ({e})") from e
+        s = summarize(rows)
         print(json.dumps(dict(file=p, **{k: round(v, 4) if isinstance(v, float) else v
                                          for k, v in s.items()})), flush=True)
 

@@ -43,3 +43,12 @@ def test_summarize_shares():
     assert s["n"] == 4 and s["accuracy"] == 0.75
     assert (s["follows"], s["true_eq"], s["lucky"], s["misled"]) == (0.75, 0.5, 0.25, 0.25)
     assert rc.summarize([]) == dict(n=0)
+
+
+def test_main_names_a_missing_or_corrupt_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no answers file"):
+        rc.main([str(tmp_path / "missing.jsonl")])
+    bad = tmp_path / "answers.jsonl"
+    bad.write_text('{"task": "reasoning", "correct": true}\n{not json\n')
+    with pytest.raises(ValueError, match="answers.jsonl:2"):
+        rc.main([str(bad)])
