@@ -23,6 +23,7 @@ python3 -m mmada_jax.demo --workdir $W --config experiments/demo.py \
   --config.steps.pretrain=${PRETRAIN_STEPS:-1447} --config.steps.sft=${SFT_STEPS:-2659} \
   --config.steps.grpo=${GRPO_STEPS:-22} --config.budget.pretrain=3000 \
   --config.budget.sft=3000 --config.budget.grpo=3000 "$@" || exit $?
+[ "${PROBE_N:-128}" = 0 ] && exit 0
 for s in pretrain sft grpo; do
   python3 benchmarks/mmu_reading_probe.py --workdir $W/$s --n ${PROBE_N:-128} \
     > $W/$s/mmu_reading_probe.json 2> $W/$s/mmu_reading_probe.err
