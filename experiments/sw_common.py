@@ -35,6 +35,13 @@ BATCH = {"cpu": (8, 2, 4, 4), "gpu": (64, 16, 48, 64), "ci": (2, 2, 2, 2)}
 # each. Reasoning accuracy follows the number of worked problems seen (H100 learning curves at the
 # cpu sizes, BENCHMARKS.md: ~0.2 at 10k, ~0.5-0.7 at 16-28k), VQA the number of VQA rows
 SFT_BATCH = {"cpu": (1, 1, 7, 6)}
+# cpu fine-tuning: the reasoning chats' loss weighted 2 (2026-12-06). At weight 1 fresh clones
+# of one config ended SFT with their addition / subtraction facts right 49-79% of the time
+# (equations true 0.71-0.87 on 384 problems), and UniGRPO only helped from the stronger ones. From
+# the same pre-training checkpoints and step counts, weight 2: v33's 0.818 -> 0.911 (+44 / -8),
+# v32's 0.758 -> 0.932 (+75 / -8), equations true 0.86 -> 0.90 and 0.71 -> 0.95; VQA 0.477 ->
+# 0.443 and 0.500 -> 0.513 (BENCHMARKS.md, "The demo")
+SFT_LM_COEFF = {"cpu": 2.0}
 # the cpu variant's 'read' task: salient rows (every color, shape and size word of a caption or
 # worked VQA answer masked, the rest shown; `text_answer_full`), 4 per step in pre-training and
 # SFT. Together with learning rates of 5e-4 (below) it is what makes the 2-core model read
@@ -123,7 +130,7 @@ def sw_config(stage: str, variant: str = "cpu"):
     if stage == "pretrain":
         c.tasks.lm.objective, c.tasks.lm.coeff = "text_lm", 0.5
     else:  # mixed CoT: chat answers, plus knowledge-aware reason-then-draw rows
-        c.tasks.lm.objective, c.tasks.lm.coeff = "text_answer", 1.0
+        c.tasks.lm.objective, c.tasks.lm.coeff = "text_answer", SFT_LM_COEFF.get(variant, 1.0)
         c.tasks.r2i = ml_collections.ConfigDict(dict(objective="image_mask",
                                                      schedule=c.tasks.t2i.schedule,
                                                      coeff=1.0, batch_size=b_r2i))
@@ -238,6 +245,13 @@ def rl_section(variant: str):
     r = rl_config()
     r.steps = STEPS[variant]["grpo"]
     r.init_from = "runs/demo/sft"
+    # the stage's own objective on held-out prompts, for the SFT and the trained policy
+    # (`rl/heldout.py`; the demo writes grpo/heldout_rewards.json and a table in the report):
+    # chunks of one step's prompts per task
+    r.heldout_chunks = {"ci": 1, "cpu": 16, "gpu": 4}[variant]
+    if variant == "cpu":  # 64 reasoning prompts and 32 VQA questions x 6 samples; the t2i
+        # reward stayed flat in every run and its rollouts cost a quarter of a chunk
+        r.heldout_tasks = "reasoning,vqa"
     if variant == "ci":
         r.update(dict(group_size=2, num_iterations=2, prompt_len=128))
         for t in r.tasks.values():

@@ -48,10 +48,11 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.variant = variant
     c.stages = ",".join(STAGES)
-    # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores
+    # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores, with
+    # the UniGRPO stage's held-out reward eval (~45 s on cpu, `rl.heldout_chunks`) after it
     c.budget = ml_collections.ConfigDict(dict(
-        image_tokenizer=150.0 if cpu else 1800.0, pretrain=300.0 if cpu else 3 * 3600.0,
-        sft=540.0 if cpu else 3600.0, grpo=180.0 if cpu else 3600.0))
+        image_tokenizer=150.0 if cpu else 1800.0, pretrain=290.0 if cpu else 3 * 3600.0,
+        sft=520.0 if cpu else 3600.0, grpo=180.0 if cpu else 3600.0))
     c.text_tokenizer = ml_collections.ConfigDict(dict(base_vocab_size=1024, corpus=3000))
     c.image_tokenizer = ml_collections.ConfigDict(dict(
         kind="magvit",  # 'magvit' (trained here) or 'pool' (pooled-color stand-in, no training)
@@ -403,6 +404,24 @@ def check_workdir_config(workdir: str, fingerprint: dict) -> None:
         json.dump(fingerprint, f, indent=1, sort_keys=True)
 
 
+def write_heldout_rewards(trainer, wd: str) -> dict:
+    """UniGRPO's rewards on held-out prompts for the starting and the trained policy
+    (`rl.heldout`) -> WD/heldout_rewards.json {before, after, compare}."""
+    from mmada_jax.rl.heldout import compare_heldout, heldout_rewards
+    before = heldout_rewards(trainer, trainer.ref_params)
+    after = heldout_rewards(trainer, trainer.state.params)
+    out = dict(before=before, after=after, compare=compare_heldout(before, after))
+    for t, c in out["compare"].items():
+        print(f"[grpo] held-out {t}: reward {c['before']:.3f} -> {c['after']:.3f}, pass rate "
+              f"{c['pass_before']:.3f} -> {c['pass_after']:.3f} ({c['prompts']} prompts x "
+              f"{c['samples']}; {c['up']} up, {c['down']} down, p {c['p']:.2g})", flush=True)
+    tmp = os.path.join(wd, "heldout_rewards.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(out, f, indent=1)
+    os.replace(tmp, os.path.join(wd, "heldout_rewards.json"))
+    return out
+
+
 def run_demo(dc, workdir: str) -> str:
     import jax
     from mmada_jax import assets
@@ -448,6 +467,9 @@ def run_demo(dc, workdir: str) -> str:
                     from mmada_jax.rl.trainer import UniGRPO
                     tr = UniGRPO(cfg, wd, jax.devices()[:1], text_tok, image_tok)
                     tr.run(budget_s=float(dc.budget[stage]))
+                    if int(tr.rl.heldout_chunks) > 0:
+                        with timer("heldout rewards: grpo"):
+                            write_heldout_rewards(tr, wd)
                     with open(os.path.join(wd, "DONE"), "w") as f:
                         f.write("{}")
                 else:

@@ -164,6 +164,8 @@ def write_demo_report(workdir: str, stages: Sequence[str], results: dict, times:
         p2 = plot_curves(hist, ["kl", "clip_fraction", "kept_fraction"],
                          os.path.join(workdir, "grpo_kl_clip.png"), "UniGRPO KL / clip / kept")
         lines += ["## UniGRPO", ""]
+        lines += heldout_reward_lines(_load(os.path.join(workdir, "grpo",
+                                                         "heldout_rewards.json")))
         if p:
             lines += [f"![reward curve]({_rel(p, workdir)})", ""]
         if p2:
@@ -246,6 +248,28 @@ def paired_lines(workdir: str, stages: Sequence[str],
         out = ["The same test items before and after each stage (fixed: wrong before, right "
                "after; p: exact two-sided sign test on the items that changed):", ""] + out
     return out
+
+
+def heldout_reward_lines(heldout: dict) -> list[str]:
+    """The stage's rewards on held-out prompts (`rl/heldout.py`: the starting and the trained
+    policy sampled as the rollouts are, same prompts and keys) as a markdown table."""
+    comp = heldout.get("compare") or {}
+    if not comp:
+        return []
+    lines = ["UniGRPO's objective on held-out prompts (test split, sampled as the rollouts are; "
+             "the SFT policy and the trained one on the same prompts with the same sampling "
+             "keys; up / down: prompts whose mean reward rose / fell, p: exact two-sided sign "
+             "test on them):", "",
+             "| task | prompts x samples | reward: SFT -> UniGRPO | pass rate | prompts up / "
+             "down | p |", "|---|---|---|---|---|---|"]
+    for t, c in comp.items():
+        lines.append(f"| {t} | {c['prompts']} x {c['samples']} | {c['before']:.3f} -> "
+                     f"{c['after']:.3f} ({c['after'] - c['before']:+.3f}) | "
+                     f"{c['pass_before']:.3f} -> {c['pass_after']:.3f} | {c['up']} / "
+                     f"{c['down']} | {c['p']:.2g} |")
+    lines += ["", "The rollout metrics during training (each step draws new prompts, so a "
+              "curve's trend is partly which prompts came up):", ""]
+    return lines
 
 
 def reward_window_table(hist: Sequence[dict], window: int | None = None) -> list[str]:

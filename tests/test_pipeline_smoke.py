@@ -50,6 +50,12 @@ def test_demo_all_stages_ci(tmp_path):
     assert "## Metrics per stage" in text and "grpo_rewards.png" in text
     assert "**grpo vs sft**, item by item" in text and "reasoning sound steps" in text
     assert os.path.exists(os.path.join(workdir, "grpo_rewards.png"))
+    held = json.load(open(os.path.join(workdir, "grpo", "heldout_rewards.json")))
+    for t in ("reasoning", "vqa", "t2i"):  # ci: one chunk of one prompt x 2 samples per task
+        assert held["before"][t]["prompts"] == 1 and held["before"][t]["samples"] == 2
+        c = held["compare"][t]
+        assert c["before"] == held["before"][t]["reward_mean"] and 0 <= c["p"] <= 1
+    assert "UniGRPO's objective on held-out prompts" in text
 
     # the code cache is addressed by record index (TFDS stores records shuffled): every cached
     # grid must be the pooled-color code of the image whose record carries that index

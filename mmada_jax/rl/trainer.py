@@ -46,6 +46,11 @@ def rl_config() -> ml_collections.ConfigDict:
         clip_eps=0.2, clip_eps_high=0.0, beta=0.01, advantage_estimator="grpo", adv_eps=1e-4,
         policy_loss="grpo_clip", filter_low=0.0, filter_high=1.0,
         prompt_len=96,  # text and mmu prompts are left-padded to this many tokens
+        # the held-out reward eval (`rl/heldout.py`, run by the demo after the stage): this many
+        # chunks of one step's prompts per task from the test split, sampled as the rollouts
+        # are, for the starting and the trained policy (0: off); `heldout_tasks`:
+        # comma-separated, empty for every task with prompts
+        heldout_chunks=0, heldout_seed=1, heldout_tasks="",
         # each task's `loss_weight` (default 1) scales its kept rows in the loss's weighted mean
         # (`rl.losses.unigrpo_loss` weights): a task's share of the update without more rollouts
         tasks=dict(
@@ -290,39 +295,49 @@ class UniGRPO:
                              f"is not divisible by the data-parallel size {dp}")
 
     # ------------------------------------------------------------------ rollouts
-    def prompts_for(self, task: str, step: int) -> list[dict]:
+    def prompts_for(self, task: str, step: int, split: str = "train",
+                    seed: int | None = None) -> list[dict]:
+        """The step's `rl.tasks[task].prompts` items of `split` (seeded by rl.seed and the step,
+        or by `seed`)."""
         from mmada_jax.data.shapesworld.scenes import max_objects_of
         from mmada_jax.evals import shapesworld_eval as swe
         n = int(self.rl.tasks[task].prompts)
         m = max_objects_of(self.config.get("data"))
-        seed = int(self.rl.seed) * 100003 + step
+        seed = (int(self.rl.seed) if seed is None else int(seed)) * 100003 + step
         if task == "reasoning":
             from mmada_jax.data.shapesworld.reasoning import difficulty
-            return swe.reasoning_items(n, "train", seed, **difficulty(self.config.get("data")))
+            return swe.reasoning_items(n, split, seed, **difficulty(self.config.get("data")))
         if task == "vqa":  # kinds in turn across steps: 2 prompts a step still cover 3 kinds
-            return swe.vqa_items(n, "train", seed, kinds=vqa_kinds(self.rl), max_objects=m,
+            return swe.vqa_items(n, split, seed, kinds=vqa_kinds(self.rl), max_objects=m,
                                  first_kind=step * n)
         if task == "t2i":
             from mmada_jax.data.shapesworld.language import caption_style
-            items = swe.t2i_items(1, "train", seed, max_objects=m,
+            items = swe.t2i_items(1, split, seed, max_objects=m,
                                   caption_style=caption_style(self.config.get("data")))
             rng = np.random.default_rng(seed)
             return [items[i] for i in rng.choice(len(items), n, replace=n > len(items))]
         raise ValueError(f"config.rl.tasks: unknown task {task!r} (reasoning, vqa, t2i)")
 
-    def rollout(self, params, step: int) -> RolloutBatch:
+    def rollout(self, params, step: int, items_by_task: dict | None = None,
+                key=None) -> RolloutBatch:
+        """group_size samples of each task's prompts for `step` (or of `items_by_task`, with
+        the sampling `key`: the held-out reward eval, `rl/heldout.py`), scored."""
         from mmada_jax.rl import rollout as ro
         from mmada_jax.sampling.image import ImageSamplerConfig
         from mmada_jax.sampling.text import TextSamplerConfig
         rl, lay, gsz = self.rl, self.layout, int(self.rl.group_size)
         tcfg = TextSamplerConfig(**dict(rl.text_sampler))
         icfg = ImageSamplerConfig(**dict(rl.image_sampler))
-        key = jax.random.fold_in(jax.random.key(int(rl.seed) + 17), step)
+        if key is None:
+            key = jax.random.fold_in(jax.random.key(int(rl.seed) + 17), step)
         d = self.config.data
         parts, tasks, rewards, passed, comps, prompts = [], [], [], [], [], []
         pieces = {}
         for ti, task in enumerate(self.tasks):
-            items = self.prompts_for(task, step)
+            if items_by_task is not None and task not in items_by_task:
+                continue
+            items = (items_by_task[task] if items_by_task is not None
+                     else self.prompts_for(task, step))
             k = jax.random.fold_in(key, ti)
             if task == "t2i":
                 s = ro.sample_images(self.model, params, ro.repeat([it["prompt"] for it in items],
