@@ -28,7 +28,7 @@ def main(argv):
     from absl import flags, logging
     from grpo_seeds import stage_configs
     from mmada_jax import demo
-    from mmada_jax.rl.heldout import compare_heldout, heldout_rewards
+    from mmada_jax.rl.heldout import compare_heldout, describe_heldout, heldout_rewards
     from mmada_jax.rl.trainer import UniGRPO
     from mmada_jax.training.checkpoint import restore_params
     f = flags.FLAGS
@@ -58,10 +58,7 @@ def main(argv):
         tr.logger.close()
     out = dict(run=f.run, grpo=grpo_dir, grpo_step=int(step), chunks=f.chunks, seed=f.seed,
                before=before, after=after, compare=compare_heldout(before, after))
-    for t, c in out["compare"].items():
-        print(f"{t}: reward {c['before']:.3f} -> {c['after']:.3f}, pass rate "
-              f"{c['pass_before']:.3f} -> {c['pass_after']:.3f} ({c['prompts']} prompts x "
-              f"{c['samples']}; {c['up']} up, {c['down']} down, p {c['p']:.2g})", flush=True)
+    print("\n".join(describe_heldout(out["compare"])), flush=True)
     if f.out:
         os.makedirs(os.path.dirname(os.path.abspath(f.out)), exist_ok=True)
         with open(f.out, "w") as fh:

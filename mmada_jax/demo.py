@@ -407,14 +407,12 @@ def check_workdir_config(workdir: str, fingerprint: dict) -> None:
 def write_heldout_rewards(trainer, wd: str) -> dict:
     """UniGRPO's rewards on held-out prompts for the starting and the trained policy
     (`rl.heldout`) -> WD/heldout_rewards.json {before, after, compare}."""
-    from mmada_jax.rl.heldout import compare_heldout, heldout_rewards
+    from mmada_jax.rl.heldout import compare_heldout, describe_heldout, heldout_rewards
     before = heldout_rewards(trainer, trainer.ref_params)
     after = heldout_rewards(trainer, trainer.state.params)
     out = dict(before=before, after=after, compare=compare_heldout(before, after))
-    for t, c in out["compare"].items():
-        print(f"[grpo] held-out {t}: reward {c['before']:.3f} -> {c['after']:.3f}, pass rate "
-              f"{c['pass_before']:.3f} -> {c['pass_after']:.3f} ({c['prompts']} prompts x "
-              f"{c['samples']}; {c['up']} up, {c['down']} down, p {c['p']:.2g})", flush=True)
+    for line in describe_heldout(out["compare"]):
+        print(f"[grpo] {line}", flush=True)
     tmp = os.path.join(wd, "heldout_rewards.json.tmp")
     with open(tmp, "w") as f:
         json.dump(out, f, indent=1)

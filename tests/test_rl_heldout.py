@@ -92,6 +92,9 @@ def test_compare_heldout_counts_prompts_up_and_down_with_sign_test():
     assert r["after"] - r["before"] == pytest.approx(np.mean([0.5, 0, -1, 0.25, 1, 0.25, 0.5,
                                                               0.25]))
     assert (c["vqa"]["up"], c["vqa"]["down"], c["vqa"]["p"]) == (0, 0, 1.0)
+    lines = heldout.describe_heldout(c)
+    assert lines[0].startswith("held-out reasoning: reward 1.062 -> 1.281")
+    assert "(8 prompts x 4; 6 up, 1 down, p 0.12)" in lines[0]
     with pytest.raises(ValueError, match="reasoning has 8 prompts before and 2"):
         heldout.compare_heldout(before, {"reasoning": res([1.0, 2.0])})
 

@@ -96,3 +96,11 @@ def compare_heldout(before: dict, after: dict) -> dict:
                       prompts=int(a.size), samples=int(before[t]["samples"]), up=up, down=down,
                       p=sign_test_p(up, down))
     return out
+
+
+def describe_heldout(compare: dict) -> list[str]:
+    """One progress line per task of `compare_heldout`'s result."""
+    return [f"held-out {t}: reward {c['before']:.3f} -> {c['after']:.3f}, pass rate "
+            f"{c['pass_before']:.3f} -> {c['pass_after']:.3f} ({c['prompts']} prompts x "
+            f"{c['samples']}; {c['up']} up, {c['down']} down, p {c['p']:.2g})"
+            for t, c in compare.items()]
