@@ -132,3 +132,16 @@ def test_heldout_tasks_choose_a_subset_and_reject_unknown_names():
     fake.rl.heldout_tasks = "reasoning,pope"
     with pytest.raises(ValueError, match=r"config.rl.heldout_tasks: \['pope'\]"):
         heldout.heldout_rewards(fake, 0.0)
+
+
+def test_heldout_config_is_checked_by_name():
+    rl = ml_collections.ConfigDict(dict(heldout_chunks=0, heldout_tasks="pope"))
+    heldout.check_heldout_config(rl, ["reasoning", "vqa"])  # off: the names are not used
+    rl.heldout_chunks = 2
+    with pytest.raises(ValueError, match=r"config.rl.heldout_tasks: \['pope'\]"):
+        heldout.check_heldout_config(rl, ["reasoning", "vqa"])
+    rl.heldout_tasks = "vqa"
+    heldout.check_heldout_config(rl, ["reasoning", "vqa"])
+    rl.heldout_chunks = -1
+    with pytest.raises(ValueError, match="config.rl.heldout_chunks=-1"):
+        heldout.check_heldout_config(rl, ["reasoning", "vqa"])

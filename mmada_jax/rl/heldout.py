@@ -22,19 +22,29 @@ import numpy as np
 from mmada_jax.evals.paired import sign_test_p
 
 
-def heldout_tasks(trainer) -> list[str]:
-    """`rl.heldout_tasks` (comma-separated; empty: every task the stage trains)."""
-    names = [t.strip() for t in str(trainer.rl.get("heldout_tasks", "")).split(",") if t.strip()]
-    unknown = [t for t in names if t not in trainer.tasks]
+def heldout_tasks(rl, tasks) -> list[str]:
+    """`rl.heldout_tasks` (comma-separated; empty: every one of the stage's `tasks`)."""
+    names = [t.strip() for t in str(rl.get("heldout_tasks", "")).split(",") if t.strip()]
+    unknown = [t for t in names if t not in tasks]
     if unknown:
         raise ValueError(f"config.rl.heldout_tasks: {unknown} not among the stage's tasks "
-                         f"{list(trainer.tasks)}")
-    return names or list(trainer.tasks)
+                         f"{list(tasks)}")
+    return names or list(tasks)
+
+
+def check_heldout_config(rl, tasks) -> None:
+    """Raises on a negative `rl.heldout_chunks` or, when it is on, an unknown held-out task
+    (the trainer calls it at start, not after the stage)."""
+    chunks = int(rl.get("heldout_chunks", 0))
+    if chunks < 0:
+        raise ValueError(f"config.rl.heldout_chunks={chunks}: needs >= 0 (0: off)")
+    if chunks:
+        heldout_tasks(rl, tasks)
 
 
 def heldout_items(trainer, chunks: int, seed: int) -> list[dict]:
     """[chunks] of {task: that chunk's test-split items}."""
-    tasks = heldout_tasks(trainer)
+    tasks = heldout_tasks(trainer.rl, trainer.tasks)
     return [{t: trainer.prompts_for(t, c, split="test", seed=seed) for t in tasks}
             for c in range(chunks)]
 
@@ -49,7 +59,8 @@ def heldout_rewards(trainer, params, chunks: int | None = None, seed: int | None
         raise ValueError(f"heldout_rewards: rl.heldout_chunks={chunks}; needs >= 1")
     gsz = int(rl.group_size)
     base_key = jax.random.key(seed * 7 + 3)
-    acc: dict = {t: dict(rewards=[], passed=[], parts={}) for t in heldout_tasks(trainer)}
+    acc: dict = {t: dict(rewards=[], passed=[], parts={})
+                 for t in heldout_tasks(rl, trainer.tasks)}
     for c, items in enumerate(heldout_items(trainer, chunks, seed)):
         rb = trainer.rollout(params, c, items_by_task=items,
                              key=jax.random.fold_in(base_key, c))

@@ -288,6 +288,8 @@ class UniGRPO:
         if "vqa" in self.tasks:
             vqa_kinds(rl)  # a bad kind fails here, not at the first VQA rollout
         task_loss_weights(rl, self.tasks)  # and a bad loss weight
+        from mmada_jax.rl.heldout import check_heldout_config
+        check_heldout_config(rl, self.tasks)  # and a bad held-out setting, not after the stage
         n = sum(int(rl.tasks[t].prompts) for t in self.tasks) * int(rl.group_size)
         dp = self.setup.mesh.shape["data"] * self.setup.mesh.shape["fsdp"]
         if n % dp:
