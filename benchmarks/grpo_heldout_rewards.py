@@ -4,7 +4,8 @@ with the same keys (`mmada_jax/rl/heldout.py`; the demo writes the same into
 grpo/heldout_rewards.json when `rl.heldout_chunks` > 0).
 
     python benchmarks/grpo_heldout_rewards.py --run runs/demo [--grpo runs/grpo_seeds/seed1/grpo] \
-        [--chunks 12] [--tasks reasoning,vqa] [--seed 1] [--overrides 'rl.group_size=8'] --out heldout.json
+        [--chunks 12] [--tasks reasoning,vqa] [--seed 1] [--overrides 'rl.group_size=8'] \
+        --out heldout.json
 
 Prints one line per task (reward SFT -> UniGRPO, pass rate, prompts up / down, sign-test p) and
 writes {before, after, compare} to --out.
