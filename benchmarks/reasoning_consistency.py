@@ -20,6 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmada_jax.rl.rewards_equations import equation_holds, worked_steps  # noqa: E402
+from mmada_jax.evals.io import open_text, resolve_text_path  # noqa: E402
 
 
 def classify(response: str, correct: bool, tol: float = 1e-6) -> dict:
@@ -55,10 +56,10 @@ def main(paths):
     if not paths:
         raise SystemExit(__doc__)
     for p in paths:
-        if not os.path.exists(p):
+        if not os.path.exists(resolve_text_path(p)):
             raise FileNotFoundError(f"{p}: no answers file (an eval's answers.jsonl)")
         rows = []
-        with open(p) as f:
+        with open_text(p) as f:
             for i, line in enumerate(f, 1):
                 if line.strip():
                     try:

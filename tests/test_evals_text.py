@@ -63,6 +63,29 @@ def test_reader_errors_name_file_line_field(tmp_path):
         io.read_jsonl(bad)
 
 
+def test_gzipped_jsonl_is_read_where_the_plain_file_is_named(tmp_path):
+    import gzip
+    rows = [{"task": "vqa", "correct": True}, {"task": "reasoning", "answer": "\u00e9 7"}]
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    plain = tmp_path / "answers.jsonl"
+    with gzip.open(tmp_path / "answers.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write(text)
+    assert io.resolve_text_path(plain) == str(plain) + ".gz"
+    assert io.read_jsonl(plain) == rows                       # only the .gz exists
+    assert io.read_jsonl(str(plain) + ".gz") == rows          # named directly
+    from mmada_jax.pipeline_report import read_jsonl as report_rows
+    assert report_rows(str(plain)) == rows
+    assert report_rows(str(tmp_path / "none.jsonl")) == []
+    plain.write_text(json.dumps(rows[0]) + "\n")             # the plain file wins when both exist
+    assert io.read_jsonl(plain) == rows[:1]
+    with pytest.raises(FileNotFoundError, match="missing.jsonl"):
+        io.read_jsonl(tmp_path / "missing.jsonl")
+    with gzip.open(tmp_path / "bad.jsonl.gz", "wt") as f:
+        f.write('{"a": 1}\n[1]\n')
+    with pytest.raises(io.EvalDataError, match=r"bad.jsonl.gz:2: expected a JSON object"):
+        io.read_jsonl(tmp_path / "bad.jsonl")
+
+
 # ----------------------------------------------------------------------------- MMLU
 @pytest.mark.parametrize("text,want", [
     ("B", "B"), ("(C)", "C"), ("D. Paris", "D"), ("The answer is (A).", "A"),

@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
-from typing import Iterable, Sequence
+from typing import IO, Iterable, Sequence
 
 
 class EvalDataError(ValueError):
     """A malformed eval file: the message names the file, line and field."""
 
 
+def resolve_text_path(path: str | os.PathLike) -> str:
+    """`path`, or `path`.gz when only the compressed copy exists (kept results are gzipped)."""
+    path = os.fspath(path)
+    if not os.path.exists(path) and os.path.exists(path + ".gz"):
+        return path + ".gz"
+    return path
+
+
+def open_text(path: str | os.PathLike) -> IO[str]:
+    """Opens a UTF-8 text file for reading, gzip-compressed or not (see resolve_text_path).
+
+    Raises FileNotFoundError naming `path` when neither it nor `path`.gz exists."""
+    real = resolve_text_path(path)
+    if real.endswith(".gz"):
+        return gzip.open(real, "rt", encoding="utf-8")
+    return open(real, encoding="utf-8")
+
+
 def read_jsonl(path: str | os.PathLike, required: Sequence[str] = ()) -> list[dict]:
-    """Records of a .jsonl file (blank lines skipped); each must be an object holding `required`."""
+    """Records of a .jsonl file (blank lines skipped; `path`.gz is read when only it exists);
+    each must be an object holding `required`."""
     out = []
-    with open(path, encoding="utf-8") as f:
+    path = resolve_text_path(path)          # errors name the file actually read
+    with open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
