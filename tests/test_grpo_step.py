@@ -195,6 +195,8 @@ def test_step_without_weighted_groups_skips_the_update_and_its_passes():
     import functools
     import types
 
+    from mmada_jax.rl.replay import PromptReplay
+
     def never(*_):
         raise AssertionError("no forward pass expected")
 
@@ -209,8 +211,10 @@ def test_step_without_weighted_groups_skips_the_update_and_its_passes():
     params = object()
     fake = types.SimpleNamespace(rl=rl, g=GRPOConfig(group_size=2, rewards={}),
                                  state=types.SimpleNamespace(params=params),
-                                 rollout=lambda params, step: rb,
-                                 fns=types.SimpleNamespace(logprob=never, step=never))
+                                 rollout=lambda params, step, items=None: rb,
+                                 fns=types.SimpleNamespace(logprob=never, step=never),
+                                 replay=PromptReplay({}), step_prompts=lambda step: ({}, {}),
+                                 _update_replay=lambda *a: {})
     fake._summarize = functools.partial(tr.UniGRPO._summarize, fake)
     out = tr.UniGRPO.train_step(fake, 0)
     assert fake.state.params is params

@@ -51,20 +51,24 @@ def rl_config() -> ml_collections.ConfigDict:
         # are, for the starting and the trained policy (0: off); `heldout_tasks`:
         # comma-separated, empty for every task with prompts
         heldout_chunks=0, heldout_seed=1, heldout_tasks="",
+        # prompt replay (`rl/replay.py`): each task's `replay_share` of its prompts per step are
+        # earlier prompts whose group pass rate was below replay_below, asked again at most
+        # replay_uses times (0 share: off)
+        replay_uses=2, replay_below=1.0, replay_capacity=256,
         # each task's `loss_weight` (default 1) scales its kept rows in the loss's weighted mean
         # (`rl.losses.unigrpo_loss` weights): a task's share of the update without more rollouts
         tasks=dict(
             # 'equations' (weight 0: computed and logged as reasoning/equations, not rewarded)
             reasoning=dict(prompts=2, rewards=dict(correctness=1.0, format=1.0, equations=0.0),
-                           pass_threshold=2.0, loss_weight=1.0),
+                           pass_threshold=2.0, loss_weight=1.0, replay_share=0.0),
             # 'listing' (weight 0: logged as vqa/listing): the share of the think block's
             # claims about cells that the scene makes true (rewards_listing.py)
             # kinds: the questions asked, in turn (comma-separated, of RL_VQA_KINDS)
             vqa=dict(prompts=2, kinds="count,color,position",
                      rewards=dict(correctness=1.0, format=1.0, listing=0.0), pass_threshold=2.0,
-                     loss_weight=1.0),
+                     loss_weight=1.0, replay_share=0.0),
             t2i=dict(prompts=2, rewards=dict(scene_judge=2.0), pass_threshold=2.0,
-                     loss_weight=1.0),
+                     loss_weight=1.0, replay_share=0.0),
         ),
         # cache / stop_at_eos: the sampler's speed switches (`sampling.text`), off by default
         text_sampler=dict(gen_length=64, steps=32, block_length=32, temperature=1.0,
@@ -290,6 +294,14 @@ class UniGRPO:
         task_loss_weights(rl, self.tasks)  # and a bad loss weight
         from mmada_jax.rl.heldout import check_heldout_config
         check_heldout_config(rl, self.tasks)  # and a bad held-out setting, not after the stage
+        from mmada_jax.rl.replay import PromptReplay
+        self.replay = PromptReplay.from_config(rl, self.tasks)  # and a bad replay setting
+        if self.start and self.replay.active:
+            at = self.replay.restore(workdir)
+            if at is not None and at != self.start:
+                print(f"[grpo] warning: the prompt-replay queue was saved after step {at}, the "
+                      f"checkpoint is step {self.start}; resuming with the saved queue",
+                      flush=True)
         n = sum(int(rl.tasks[t].prompts) for t in self.tasks) * int(rl.group_size)
         dp = self.setup.mesh.shape["data"] * self.setup.mesh.shape["fsdp"]
         if n % dp:
@@ -319,6 +331,14 @@ class UniGRPO:
             rng = np.random.default_rng(seed)
             return [items[i] for i in rng.choice(len(items), n, replace=n > len(items))]
         raise ValueError(f"config.rl.tasks: unknown task {task!r} (reasoning, vqa, t2i)")
+
+    def step_prompts(self, step: int) -> tuple[dict, dict]:
+        """({task: items}, {task: asks left per item}) of training step `step`: each task's
+        fresh prompts, the first ones replaced by queued unsolved prompts where replay is on."""
+        items, left = {}, {}
+        for t in self.tasks:
+            items[t], left[t] = self.replay.take(t, self.prompts_for(t, step))
+        return items, left
 
     def rollout(self, params, step: int, items_by_task: dict | None = None,
                 key=None) -> RolloutBatch:
@@ -390,10 +410,13 @@ class UniGRPO:
         rl, g = self.rl, self.g
         t0 = time.perf_counter()
         old_params = self.state.params
-        rb = self.rollout(old_params, step)
+        n_queued = {t: len(q) for t, q in self.replay.queues.items()}
+        items, left = self.step_prompts(step)
+        rb = self.rollout(old_params, step, items)
         self._last_rollout = rb
         t_roll = time.perf_counter() - t0
         gsz = int(rl.group_size)
+        self._replay_log = self._update_replay(rb, items, left, n_queued)
         adv, keep = group_stats(rb.rewards, rb.passed, rb.task, g, gsz)
         weights = keep.astype(np.float32) * task_loss_weights(rl, rb.task)
         if weights.sum() == 0:  # no kept group of a task with a loss weight: no update (AdamW
@@ -419,6 +442,20 @@ class UniGRPO:
             ms.append(jax.device_get(mt))
         return self._summarize(step, rb, adv, keep, ms, t_roll, time.perf_counter() - t0)
 
+    def _update_replay(self, rb, items, left, n_queued) -> dict:
+        """Queues this step's unsolved prompts; returns the replay scalars to log."""
+        if not self.replay.active:
+            return {}
+        from mmada_jax.rl.replay import group_pass_rates
+        tasks, out = np.asarray(rb.task), {}
+        for t, n in self.replay.counts.items():
+            rates = group_pass_rates(np.asarray(rb.passed)[tasks == t], int(self.rl.group_size))
+            out[f"{t}/replayed"] = float(n_queued[t] - len(self.replay.queues[t]))
+            self.replay.update(t, items[t], left[t], rates)
+            out[f"{t}/replay_queued"] = float(len(self.replay.queues[t]))
+            out[f"{t}/replay_dropped"] = float(self.replay.dropped[t])
+        return out
+
     def _summarize(self, step, rb, adv, keep, ms, t_roll, t_all) -> dict:
         tasks = np.asarray(rb.task)
         out = {k: float(np.mean([x[k] for x in ms])) for k in
@@ -438,6 +475,7 @@ class UniGRPO:
             out[f"{t}/clip_fraction"] = float(np.mean([x["row_clipped"][sel].mean() for x in ms]))
         for k, v in rb.parts.items():
             out[f"{k}"] = float(v.mean())
+        out.update(getattr(self, "_replay_log", {}))
         return out
 
     def sample_log(self, step: int, rb: "RolloutBatch", k: int = 1):
@@ -481,6 +519,8 @@ class UniGRPO:
                 with open(self.metrics_path, "a") as f:
                     f.write(json.dumps(dict(scalars, step=step)) + "\n")
             self.sample_log(step, self._last_rollout)
+            if self.replay.active and jax.process_index() == 0:
+                self.replay.save(self.workdir, step)
             self.ckpt.save(step, self.state, {"step": step})
             if stop_after is not None and step - self.start >= stop_after:
                 break
