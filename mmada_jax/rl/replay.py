@@ -8,7 +8,9 @@ are new. A prompt is asked again at most `rl.replay_uses` times, and leaves the 
 group solves it; past `rl.replay_capacity` queued prompts the oldest are dropped (counted).
 
 The queue is plain JSON (prompt items are JSON-able dicts), written to WORKDIR/replay.json after
-every step and read back when a stage resumes.
+every step and read back when a stage resumes. Every host derives the same queue from the same
+rewards; on a multi-host resume each reads process 0's file, so the workdir must be shared, as
+it already must be for the checkpoints.
 """
 
 from __future__ import annotations
