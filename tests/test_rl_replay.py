@@ -138,3 +138,19 @@ def test_trainer_replays_a_failed_reasoning_prompt_in_the_next_step():
     assert got == {"reasoning": items("reasoning3-", 2), "vqa": items("vqa3-", 1)}
     assert off._update_replay(None, got, {}, {}) == {}
     json.dumps(t.replay.state())  # the saved state is plain JSON
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (dict(tasks=dict(reasoning=dict(replay_share=2.0))), "rl.tasks.reasoning.replay_share=2.0"),
+    (dict(heldout_chunks=2, heldout_tasks="reasoning", tasks=dict(reasoning=dict(prompts=0))),
+     r"heldout_tasks: \['reasoning'\] not among"),
+    (dict(tasks=dict(reasoning=dict(prompts=0), vqa=dict(prompts=0), t2i=dict(prompts=0))),
+     "no task has prompts > 0"),
+])
+def test_bad_stage_settings_fail_before_anything_is_built(tmp_path, overrides, match):
+    cfg = ml_collections.ConfigDict(dict(rl=tr.rl_config().to_dict()))
+    cfg.rl.update(overrides)
+    workdir = tmp_path / "grpo"
+    with pytest.raises(ValueError, match=match):
+        tr.UniGRPO(cfg, str(workdir))  # no model config at all: the check comes first
+    assert not workdir.exists()  # no config.json, checkpoint folder or TensorBoard writer

@@ -252,6 +252,19 @@ class UniGRPO:
         if "rl" in extras:
             rl.update(extras["rl"])
         self.rl, self.g = rl, grpo_config(rl)
+        # the stage's settings are checked before anything is built or written: a bad task
+        # setting fails here, not at the first rollout or after the stage
+        self.tasks = [t for t, c in rl.tasks.items() if int(c.prompts) > 0]
+        if not self.tasks:
+            raise ValueError("config.rl.tasks: no task has prompts > 0")
+        self.rewards = {t: rewards_for(t, rl.tasks[t]) for t in self.tasks}
+        if "vqa" in self.tasks:
+            vqa_kinds(rl)
+        task_loss_weights(rl, self.tasks)
+        from mmada_jax.rl.heldout import check_heldout_config
+        check_heldout_config(rl, self.tasks)
+        from mmada_jax.rl.replay import PromptReplay
+        self.replay = PromptReplay.from_config(rl, self.tasks)
         base.train.steps = int(rl.steps) * int(rl.num_iterations)  # the lr schedule's updates
         self.config, self.workdir = base, workdir
         self.setup = build(base, devices)
@@ -285,17 +298,6 @@ class UniGRPO:
         self.logger = MetricLogger(workdir, int(rl.steps), "grpo", base.train.tensorboard,
                                    log_stream, self.start)
         self.metrics_path = os.path.join(workdir, "metrics.jsonl")
-        self.tasks = [t for t, c in rl.tasks.items() if int(c.prompts) > 0]
-        if not self.tasks:
-            raise ValueError("config.rl.tasks: no task has prompts > 0")
-        self.rewards = {t: rewards_for(t, rl.tasks[t]) for t in self.tasks}
-        if "vqa" in self.tasks:
-            vqa_kinds(rl)  # a bad kind fails here, not at the first VQA rollout
-        task_loss_weights(rl, self.tasks)  # and a bad loss weight
-        from mmada_jax.rl.heldout import check_heldout_config
-        check_heldout_config(rl, self.tasks)  # and a bad held-out setting, not after the stage
-        from mmada_jax.rl.replay import PromptReplay
-        self.replay = PromptReplay.from_config(rl, self.tasks)  # and a bad replay setting
         if self.start and self.replay.active:
             at = self.replay.restore(workdir)
             if at is not None and at != self.start:
