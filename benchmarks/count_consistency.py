@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mmada_jax.data.shapesworld import language  # noqa: E402
 from mmada_jax.data.shapesworld import scenes as sc  # noqa: E402
 from mmada_jax.evals import shapesworld_eval as swe  # noqa: E402
-from mmada_jax.evals.io import open_text  # noqa: E402
+from mmada_jax.evals.io import read_jsonl  # noqa: E402
 
 _POS = r"(?:top|middle|bottom|center)(?: (?:left|right))?"
 
@@ -182,9 +182,7 @@ def main():
     ap.add_argument("--split", default="test")
     a = ap.parse_args()
     for path in a.answers:
-        with open_text(path) as fh:
-            rows = [json.loads(x) for x in fh if x.strip()]
-        rows = [r for r in rows if r["task"] == "vqa"]
+        rows = [r for r in read_jsonl(path) if r["task"] == "vqa"]
         items = swe.vqa_items(len(rows), a.split, a.seed, max_objects=a.max_objects)
         res = analyse(rows, items)
         res["accuracy_by_target"] = {a: round(v, 3) for a, v in res["accuracy_by_target"].items()}

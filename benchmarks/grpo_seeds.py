@@ -30,9 +30,8 @@ TASKS = ("reasoning", "vqa", "t2i")
 
 def reward_halves(metrics_path: str) -> tuple[str, int]:
     """'r1 -> r2 / ...' per task (mean reward over the first and second half of the steps)."""
-    from mmada_jax.evals.io import open_text
-    with open_text(metrics_path) as fh:
-        rows = [json.loads(x) for x in fh if x.strip()]
+    from mmada_jax.evals.io import read_jsonl
+    rows = read_jsonl(metrics_path)
     h = max(1, len(rows) // 2)
 
     def mean(key, part):

@@ -28,9 +28,8 @@ def main(argv):
     from mmada_jax.evals import shapesworld_eval as swe
     from mmada_jax.rl import rewards_listing as rl_
     f = flags.FLAGS
-    from mmada_jax.evals.io import open_text
-    with open_text(f.answers) as fh:
-        rows = [json.loads(x) for x in fh if x.strip()]
+    from mmada_jax.evals.io import read_jsonl
+    rows = read_jsonl(f.answers)
     vqa = [r for r in rows if r["task"] == "vqa"]
     items = swe.vqa_items(len(vqa), f.split, f.seed, max_objects=f.max_objects)
     if any(it["question"] != r["question"] for it, r in zip(items, vqa)):

@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmada_jax.rl.rewards_equations import equation_holds, worked_steps  # noqa: E402
-from mmada_jax.evals.io import open_text, resolve_text_path  # noqa: E402
+from mmada_jax.evals.io import read_jsonl, resolve_text_path  # noqa: E402
 
 
 def classify(response: str, correct: bool, tol: float = 1e-6) -> dict:
@@ -58,15 +58,7 @@ def main(paths):
     for p in paths:
         if not os.path.exists(resolve_text_path(p)):
             raise FileNotFoundError(f"{p}: no answers file (an eval's answers.jsonl)")
-        rows = []
-        with open_text(p) as f:
-            for i, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise ValueError(f"{p}:{i}: not a JSON answer row ({e})") from e
-        s = summarize(rows)
+        s = summarize(read_jsonl(p))  # a bad row: EvalDataError naming file and line
         print(json.dumps(dict(file=p, **{k: round(v, 4) if isinstance(v, float) else v
                                          for k, v in s.items()})), flush=True)
 

@@ -42,11 +42,8 @@ def save_image_grid(images: Sequence, path: str, ncol: int = 8, scale: int = 2,
 
 def read_jsonl(path: str) -> list[dict]:
     """Rows of a .jsonl file (or of its gzipped copy); [] when there is neither."""
-    from mmada_jax.evals.io import open_text, resolve_text_path
-    if not os.path.exists(resolve_text_path(path)):
-        return []
-    with open_text(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    from mmada_jax.evals import io
+    return io.read_jsonl(path) if os.path.exists(io.resolve_text_path(path)) else []
 
 
 def plot_curves(history: Sequence[dict], keys: Sequence[str], path: str, title: str = "",

@@ -94,7 +94,10 @@ def test_config_errors_name_the_key():
     rl.tasks.vqa.replay_share = 0.0
     rl.replay_uses = 0
     with pytest.raises(ValueError, match="config.rl.replay_uses=0"):
-        rp.replay_counts(rl, ["reasoning"])
+        rp.PromptReplay.from_config(rl, ["reasoning"])
+    rl.replay_uses, rl.replay_below = 2, 0.0
+    with pytest.raises(ValueError, match="config.rl.replay_below=0.0"):
+        rp.PromptReplay.from_config(rl, ["reasoning"])
 
 
 def test_group_pass_rates():
@@ -120,7 +123,6 @@ def fake_trainer(share):
 def test_trainer_replays_a_failed_reasoning_prompt_in_the_next_step():
     t = fake_trainer(0.5)
     for step, passed in ((0, [1, 0, 1, 1, 0, 0]), (1, [1, 1, 1, 1, 1, 1])):
-        queued = {k: len(q) for k, q in t.replay.queues.items()}
         got, left = t.step_prompts(step)
         if step == 0:
             assert ids(got["reasoning"]) == ["reasoning0-0", "reasoning0-1"]
@@ -129,14 +131,14 @@ def test_trainer_replays_a_failed_reasoning_prompt_in_the_next_step():
         assert ids(got["vqa"]) == [f"vqa{step}-0"]
         rb = types.SimpleNamespace(task=["reasoning"] * 4 + ["vqa"] * 2,
                                    passed=np.asarray(passed, bool))
-        log = t._update_replay(rb, got, left, queued)
+        log = t._update_replay(rb, got, left)
         assert log["reasoning/replayed"] == step
         assert log["reasoning/replay_queued"] == (1 if step == 0 else 0)  # solved: gone
         assert "vqa/replayed" not in log
     off = fake_trainer(0.0)  # replay off: the fresh prompts, nothing logged
     got, _ = off.step_prompts(3)
     assert got == {"reasoning": items("reasoning3-", 2), "vqa": items("vqa3-", 1)}
-    assert off._update_replay(None, got, {}, {}) == {}
+    assert off._update_replay(None, got, {}) == {}
     json.dumps(t.replay.state())  # the saved state is plain JSON
 
 

@@ -33,12 +33,6 @@ def replay_counts(rl, tasks: Sequence[str]) -> dict[str, int]:
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"config.rl.tasks.{t}.replay_share={share}: must be in [0, 1]")
         out[t] = int(round(share * int(rl.tasks[t].prompts)))
-    for key, ok in (("replay_uses", int(rl.get("replay_uses", 1)) >= 1),
-                    ("replay_capacity", int(rl.get("replay_capacity", 1)) >= 1),
-                    ("replay_below", 0.0 < float(rl.get("replay_below", 1.0)) <= 1.0)):
-        if not ok:
-            raise ValueError(f"config.rl.{key}={rl.get(key)}: replay_uses and replay_capacity "
-                             "must be >= 1, replay_below in (0, 1]")
     return out
 
 
@@ -49,13 +43,18 @@ class PromptReplay:
                  capacity: int = 256):
         self.counts = {t: int(n) for t, n in counts.items() if int(n) > 0}
         self.uses, self.below, self.capacity = int(uses), float(below), int(capacity)
+        for key, value, ok in (("replay_uses", self.uses, self.uses >= 1),
+                               ("replay_capacity", self.capacity, self.capacity >= 1),
+                               ("replay_below", self.below, 0.0 < self.below <= 1.0)):
+            if not ok:
+                raise ValueError(f"config.rl.{key}={value}: replay_uses and replay_capacity "
+                                 "must be >= 1, replay_below in (0, 1]")
         self.queues: dict[str, list[dict]] = {t: [] for t in self.counts}
         self.dropped = {t: 0 for t in self.counts}
 
     @classmethod
     def from_config(cls, rl, tasks: Sequence[str]) -> "PromptReplay":
-        return cls(replay_counts(rl, tasks), int(rl.get("replay_uses", 2)),
-                   float(rl.get("replay_below", 1.0)), int(rl.get("replay_capacity", 256)))
+        return cls(replay_counts(rl, tasks), rl.replay_uses, rl.replay_below, rl.replay_capacity)
 
     @property
     def active(self) -> bool:

@@ -412,13 +412,12 @@ class UniGRPO:
         rl, g = self.rl, self.g
         t0 = time.perf_counter()
         old_params = self.state.params
-        n_queued = {t: len(q) for t, q in self.replay.queues.items()}
         items, left = self.step_prompts(step)
         rb = self.rollout(old_params, step, items)
         self._last_rollout = rb
         t_roll = time.perf_counter() - t0
         gsz = int(rl.group_size)
-        self._replay_log = self._update_replay(rb, items, left, n_queued)
+        replay_log = self._update_replay(rb, items, left)
         adv, keep = group_stats(rb.rewards, rb.passed, rb.task, g, gsz)
         weights = keep.astype(np.float32) * task_loss_weights(rl, rb.task)
         if weights.sum() == 0:  # no kept group of a task with a loss weight: no update (AdamW
@@ -427,7 +426,8 @@ class UniGRPO:
             ms = [dict(loss=0.0, policy_loss=0.0, kl=0.0, clip_fraction=0.0, ratio_mean=1.0,
                        grad_norm=0.0, row_kl=zero, row_clipped=zero.astype(bool))]
             print(f"[grpo] step {step + 1}: every group was filtered out; no update", flush=True)
-            return self._summarize(step, rb, adv, keep, ms, t_roll, time.perf_counter() - t0)
+            return {**self._summarize(step, rb, adv, keep, ms, t_roll,
+                                      time.perf_counter() - t0), **replay_log}
         mu, m = int(rl.num_iterations), int(rl.mask_samples)
         key = jax.random.fold_in(jax.random.key(int(rl.seed) + 29), step)
         masks, _ = masking.unigrpo_masks(key, jnp.asarray(rb.region), mu * m, g.t_min, g.t_max,
@@ -442,17 +442,19 @@ class UniGRPO:
                          advantages=adv.astype(np.float32), weights=weights)
             self.state, mt = self.fns.step(self.state, batch)
             ms.append(jax.device_get(mt))
-        return self._summarize(step, rb, adv, keep, ms, t_roll, time.perf_counter() - t0)
+        return {**self._summarize(step, rb, adv, keep, ms, t_roll, time.perf_counter() - t0),
+                **replay_log}
 
-    def _update_replay(self, rb, items, left, n_queued) -> dict:
-        """Queues this step's unsolved prompts; returns the replay scalars to log."""
+    def _update_replay(self, rb, items, left) -> dict:
+        """Queues this step's unsolved prompts; returns the replay scalars to log (a replayed
+        prompt is one with fewer asks left than a new one)."""
         if not self.replay.active:
             return {}
         from mmada_jax.rl.replay import group_pass_rates
         tasks, out = np.asarray(rb.task), {}
         for t, n in self.replay.counts.items():
             rates = group_pass_rates(np.asarray(rb.passed)[tasks == t], int(self.rl.group_size))
-            out[f"{t}/replayed"] = float(n_queued[t] - len(self.replay.queues[t]))
+            out[f"{t}/replayed"] = float(sum(lf < self.replay.uses for lf in left[t]))
             self.replay.update(t, items[t], left[t], rates)
             out[f"{t}/replay_queued"] = float(len(self.replay.queues[t]))
             out[f"{t}/replay_dropped"] = float(self.replay.dropped[t])
@@ -477,7 +479,6 @@ class UniGRPO:
             out[f"{t}/clip_fraction"] = float(np.mean([x["row_clipped"][sel].mean() for x in ms]))
         for k, v in rb.parts.items():
             out[f"{k}"] = float(v.mean())
-        out.update(getattr(self, "_replay_log", {}))
         return out
 
     def sample_log(self, step: int, rb: "RolloutBatch", k: int = 1):
