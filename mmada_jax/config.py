@@ -81,6 +81,9 @@ def base_config() -> ConfigDict:
         async_ckpt=True, max_nonfinite_in_row=5, skip_nonfinite=True, peak_tflops_per_device=0.0,
         text_eps=1e-3, progress=True, tensorboard=True, eval_every=0,
         init_from="",  # a workdir whose latest checkpoint's params start a fresh run
+        # > 0: keep a moving average of the parameters (training/ema.py); evaluation, export
+        # and the next stage's init_from then read it instead of the last step's parameters
+        ema_decay=0.0,
         # a lead-in phase before the run (`mmada_jax/training/lead_in.py`): `steps` steps of
         # this config changed by `overrides` ('key=value;...'), in WORKDIR/lead_in; the run
         # then starts from its parameters. 0 steps: none

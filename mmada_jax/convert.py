@@ -38,6 +38,9 @@ def _parser():
     e.add_argument("--step", type=int, default=None)
     e.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
     e.add_argument("--max_shard_size", default="5GB")
+    e.add_argument("--weights", default="auto", choices=["auto", "params", "ema"],
+                   help="the parameters' moving average (kept when train.ema_decay > 0), the "
+                        "last step's, or the average when there is one (auto)")
     mi = sub.add_parser("import-magvit", help="Show-o magvitv2 -> Orbax params")
     mi.add_argument("--src", required=True, help="weights file or directory")
     mi.add_argument("--out", required=True)
@@ -64,7 +67,7 @@ def main(argv=None) -> int:
         elif args.cmd == "export-hf":
             from mmada_jax.hf.api import export_hf
             export_hf(args.workdir, args.out, config=cfg, step=args.step, dtype=args.dtype,
-                      max_shard_bytes=args.max_shard_size)
+                      max_shard_bytes=args.max_shard_size, weights=args.weights)
         elif args.cmd == "import-magvit":
             from mmada_jax.hf.magvit import import_magvit
             import_magvit(args.src, args.out, prefix=args.prefix)

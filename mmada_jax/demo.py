@@ -344,9 +344,11 @@ def train_stage(stage: str, cfg, workdir: str, budget_s: float, calibrate: int, 
     return hist
 
 
-def run_eval(stage: str, cfg, workdir: str, ecfg, tokens, out_dir: str | None = None) -> dict:
+def run_eval(stage: str, cfg, workdir: str, ecfg, tokens, out_dir: str | None = None,
+             weights: str = "auto") -> dict:
     """Evaluate the newest checkpoint in `workdir` into `out_dir` (default WORKDIR/eval); a
-    finished report there is reused."""
+    finished report there is reused. `weights`: the parameters' moving average or the last
+    step's (`training.checkpoint.restore_params`; 'auto': the average when the stage kept one)."""
     import jax
     from mmada_jax.evaluate import Evaluator, summary_line
     from mmada_jax.rl.trainer import split_config
@@ -357,10 +359,11 @@ def run_eval(stage: str, cfg, workdir: str, ecfg, tokens, out_dir: str | None = 
         return _read_json(os.path.join(out_dir, "report.json"))["results"]
     base, extras = split_config(cfg)
     setup = build(base, jax.devices()[:1])
-    params, step = restore_params(workdir, setup.abstract_state)
+    params, step = restore_params(workdir, setup.abstract_state, weights=weights)
     ev = Evaluator(base, setup, params, tokens[0], tokens[1], ecfg)
     res = ev.run(out_dir, stage)["results"]
-    print(f"[eval {stage}] step {step}: {summary_line(res)}", flush=True)
+    what = "" if weights == "auto" else f" ({weights})"
+    print(f"[eval {stage}] step {step}{what}: {summary_line(res)}", flush=True)
     return res
 
 

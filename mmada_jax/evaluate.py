@@ -265,9 +265,10 @@ def apply_sets(e, sets) -> ml_collections.ConfigDict:
 
 
 def load_for_eval(config, workdir: str, devices=None, text_tok=None, image_tok=None,
-                  sets=()):
+                  sets=(), weights: str = "auto"):
     """(Evaluator) for `config` with the newest parameters under `workdir`; `sets` are
-    `key=value` overrides of the eval settings (config.eval, else `eval_config()`)."""
+    `key=value` overrides of the eval settings (config.eval, else `eval_config()`); `weights`
+    picks the parameters' moving average or the last step's (`restore_params`)."""
     from mmada_jax import assets
     from mmada_jax.rl.trainer import split_config
     from mmada_jax.training.checkpoint import restore_params
@@ -281,7 +282,7 @@ def load_for_eval(config, workdir: str, devices=None, text_tok=None, image_tok=N
         e.update(extras["eval"])
     e = apply_sets(e, sets)
     setup = build(base, devices or jax.devices()[:1])
-    params, step = restore_params(workdir, setup.abstract_state)
+    params, step = restore_params(workdir, setup.abstract_state, weights=weights)
     text_tok = text_tok or assets.text_tokenizer(base, setup.layout)
     image_tok = image_tok or assets.image_tokenizer(base, setup.layout)
     ev = Evaluator(base, setup, params, text_tok, image_tok, e)
@@ -290,8 +291,8 @@ def load_for_eval(config, workdir: str, devices=None, text_tok=None, image_tok=N
 
 
 def evaluate(config, workdir: str, out_dir: str | None = None, devices=None, tag: str = "",
-             text_tok=None, image_tok=None, sets=()) -> dict:
-    ev = load_for_eval(config, workdir, devices, text_tok, image_tok, sets)
+             text_tok=None, image_tok=None, sets=(), weights: str = "auto") -> dict:
+    ev = load_for_eval(config, workdir, devices, text_tok, image_tok, sets, weights)
     out_dir = out_dir or os.path.join(workdir, "eval")
     t0 = time.perf_counter()
     out = ev.run(out_dir, tag or os.path.basename(os.path.normpath(workdir)))
@@ -323,7 +324,7 @@ def main(argv):
     if f.config is None or f.workdir is None:
         raise ValueError("--config and --workdir are required")
     evaluate(f.config, f.params_from or f.workdir, f.out or os.path.join(f.workdir, "eval"),
-             sets=f.set)
+             sets=f.set, weights=f.weights)
 
 
 if __name__ == "__main__":
@@ -333,6 +334,9 @@ if __name__ == "__main__":
     flags.DEFINE_string("workdir", None, "Run directory (checkpoints inside).")
     flags.DEFINE_string("params_from", None, "Take parameters from this run instead.")
     flags.DEFINE_string("out", None, "Output directory (default WORKDIR/eval).")
+    flags.DEFINE_enum("weights", "auto", ["auto", "params", "ema"],
+                      "The parameters' moving average ('ema', kept when train.ema_decay > 0), "
+                      "the last step's ('params'), or the average when there is one ('auto').")
     flags.DEFINE_multi_string("set", [], "Eval override key=value (e.g. --set n_vqa=100 "
                               "--set text_sampler.steps=64).")
     app.run(main)

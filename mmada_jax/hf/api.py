@@ -176,15 +176,18 @@ def load_workdir_config(workdir: str):
 
 
 def export_hf(workdir: str, out_dir: str, *, config=None, step: int | None = None,
-              devices=None, dtype: str = "bfloat16", max_shard_bytes="5GB", log=print) -> dict:
+              devices=None, dtype: str = "bfloat16", max_shard_bytes="5GB", log=print,
+              weights: str = "auto") -> dict:
     """Parameters of a training workdir's checkpoint (latest or `step`) -> the release layout:
-    model-0000i-of-0000n.safetensors, model.safetensors.index.json, config.json."""
+    model-0000i-of-0000n.safetensors, model.safetensors.index.json, config.json. `weights`:
+    'auto' (the parameters' moving average when the run kept one), 'ema' or 'params'."""
     from mmada_jax.training.checkpoint import restore_params
     cfg = config if config is not None else load_workdir_config(workdir)
     devices = jax.devices() if devices is None else devices
     mesh, layout, model, tx, abstract, shardings = _state_pieces(cfg, devices)
     # parameters only (an Orbax partial restore): the optimizer moments are never read
-    params, step = restore_params(workdir, abstract.params, None if step is None else int(step))
+    params, step = restore_params(workdir, abstract.params, None if step is None else int(step),
+                                  weights=weights)
     index = export_params(params, model.cfg, out_dir, layout=layout,
                           tokens=cfg.tokens.to_dict(), dtype=dtype,
                           max_shard_bytes=max_shard_bytes)

@@ -32,6 +32,7 @@ from mmada_jax.rl import advantages as adv_lib
 from mmada_jax.rl import logprob, losses, masking
 from mmada_jax.rl.config import GRPOConfig
 from mmada_jax.sharding import use_mesh
+from mmada_jax.training.ema import check_ema_decay
 from mmada_jax.training.step import apply_gradients
 
 EXTRA_SECTIONS = ("rl", "eval")  # config sections the foundation's validate() does not know
@@ -106,13 +107,15 @@ def make_sequence_logprob(model, mask_id: int):
     return fn
 
 
-def make_grpo_step(model, tx, mask_id: int, g: GRPOConfig, clip_norm: float = 1.0):
+def make_grpo_step(model, tx, mask_id: int, g: GRPOConfig, clip_norm: float = 1.0,
+                   ema_decay: float = 0.0):
     """Pure `grpo_step(state, batch) -> (state, metrics)`.
 
     batch: tokens, key_mask, positions [B, L]; masks [B, m, L] (this iteration's); logp_old,
     logp_ref, advantages, weights [B]. Metrics: the loss's scalars, grad_norm, update_skipped and
     per-row arrays (row_kl, row_ratio, row_clipped, row_logp) for per-task summaries.
-    Clipping and the non-finite guard are the train step's (`training.step.apply_gradients`)."""
+    Clipping, the non-finite guard and the parameters' moving average (`ema_decay` > 0, with a
+    state that keeps one) are the train step's (`training.step.apply_gradients`)."""
     seq_lp = make_sequence_logprob(model, mask_id)
 
     def loss_fn(params, batch):
@@ -126,7 +129,8 @@ def make_grpo_step(model, tx, mask_id: int, g: GRPOConfig, clip_norm: float = 1.
 
     def step(state, batch):
         (loss, (m, lp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch)
-        new_state, upd = apply_gradients(state, grads, loss, tx, clip_norm)
+        new_state, upd = apply_gradients(state, grads, loss, tx, clip_norm,
+                                         ema_decay=ema_decay)
         lp = jax.lax.stop_gradient(lp)
         ratio = jnp.exp(lp - batch["logp_old"])
         hi = g.clip_eps if g.clip_eps_high is None else g.clip_eps_high
@@ -152,7 +156,8 @@ class GRPOFunctions:
         mask_id = setup.layout.mask
         self._lp = jax.jit(make_sequence_logprob(model, mask_id))
         clip = float(setup.config.optim.clip_norm or 0.0)
-        self._step = jax.jit(make_grpo_step(model, setup.tx, mask_id, g, clip),
+        ema = check_ema_decay(setup.config.train.get("ema_decay", 0.0))
+        self._step = jax.jit(make_grpo_step(model, setup.tx, mask_id, g, clip, ema),
                              donate_argnums=(0,))
         self.param_shardings = setup.state_shardings.params
 
@@ -245,7 +250,7 @@ class UniGRPO:
         from mmada_jax.training.checkpoint import Checkpointer, restore_params
         from mmada_jax.training.logging import MetricLogger
         from mmada_jax.training.loop import build
-        from mmada_jax.training.step import init_train_state
+        from mmada_jax.training.step import init_train_state, with_params
 
         base, extras = split_config(config)
         rl = rl_config()
@@ -293,7 +298,7 @@ class UniGRPO:
             state, _ = self.ckpt.restore(self.start, self.setup.abstract_state)
             print(f"[grpo] resumed from step {self.start}", flush=True)
         elif init_from:
-            state = state.replace(params=ref)
+            state = with_params(state, ref)
         self.state = state
         self.logger = MetricLogger(workdir, int(rl.steps), "grpo", base.train.tensorboard,
                                    log_stream, self.start)

@@ -141,31 +141,46 @@ def checkpoint_dir(path: str) -> str:
     return sub if os.path.isdir(sub) else path
 
 
-def restore_params(path: str, abstract_state, step: int | None = None):
+WEIGHTS = ("auto", "params", "ema")
+
+
+def restore_params(path: str, abstract_state, step: int | None = None, weights: str = "auto"):
     """Parameters of a checkpoint under `path` (a workdir or checkpoints dir), newest by default.
 
     Only the parameter arrays are read (an Orbax partial restore): the optimizer moments, twice
     the parameters' size, are never loaded. `abstract_state` (or just its `.params`) gives the
     expected names, shapes, dtypes and target shardings; a mismatch raises
-    CheckpointMismatchError naming it. Returns (params, step)."""
+    CheckpointMismatchError naming it. `weights`: 'params' (the last step's), 'ema' (the
+    moving average, `training/ema.py`; an error if the run kept none) or 'auto' (the average
+    when the checkpoint has one, else the last step's). Returns (params, step)."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights={weights!r}: one of {WEIGHTS}")
     d = os.path.abspath(checkpoint_dir(path))
     if not os.path.isdir(d):
         raise FileNotFoundError(f"init_from: no checkpoint directory at {path}")
     ck = Checkpointer(d, async_save=False)
     step = ck.latest_step() if step is None else step
     if step is None:
+        ck.close()
         raise FileNotFoundError(f"init_from: no finished checkpoint in {d}")
     abstract_params = getattr(abstract_state, "params", abstract_state)
     meta = ck.manager.item_metadata(step)
-    tree = getattr(meta["state"], "tree", meta["state"])
-    saved = flatten_with_names(tree.get("params", {}) if isinstance(tree, dict) else {})
-    problems = compare_trees(saved, flatten_with_names(abstract_params))
     ck.close()
+    tree = getattr(meta["state"], "tree", meta["state"])
+    tree = tree if isinstance(tree, dict) else {}
+    has_ema = bool(tree.get("ema_params"))
+    if weights == "ema" and not has_ema:
+        raise CheckpointMismatchError(
+            f"checkpoint step {step} in {d} has no moving average of the parameters "
+            "(the run had train.ema_decay = 0); use weights='params'")
+    key = "ema_params" if weights == "ema" or (weights == "auto" and has_ema) else "params"
+    saved = flatten_with_names(tree.get(key, {}))
+    problems = compare_trees(saved, flatten_with_names(abstract_params))
     if problems:
         raise CheckpointMismatchError(
-            f"parameters of checkpoint step {step} in {d} do not match this config:\n  "
+            f"{key} of checkpoint step {step} in {d} do not match this config:\n  "
             + "\n  ".join(problems))
-    item = {"params": abstract_params}
+    item = {key: abstract_params}
     try:
         out = ocp.PyTreeCheckpointer().restore(
             os.path.join(d, str(step), "state"),
@@ -174,6 +189,6 @@ def restore_params(path: str, abstract_state, step: int | None = None):
                 partial_restore=True))
     except Exception as e:
         raise CheckpointMismatchError(
-            f"parameters of checkpoint step {step} in {d} could not be restored (corrupt or "
+            f"{key} of checkpoint step {step} in {d} could not be restored (corrupt or "
             f"incomplete): {_short(e)}") from e
-    return out["params"], step
+    return out[key], step

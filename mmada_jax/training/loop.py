@@ -27,7 +27,7 @@ from mmada_jax.training.flops import peak_tflops_per_device, train_flops_per_tok
 from mmada_jax.training.logging import MetricLogger
 from mmada_jax.training.optimizer import make_optimizer
 from mmada_jax.training.step import (active_tasks, init_train_state, jit_train_step,
-                                     state_shardings)
+                                     state_shardings, with_params)
 
 
 @dataclasses.dataclass
@@ -137,7 +137,7 @@ def train(config, workdir: str, *, stop_after: int | None = None, batch_source=N
                                  jax.random.key(cfg.train.seed), setup.state_shardings)
         if cfg.train.init_from:
             params, src_step = restore_params(cfg.train.init_from, setup.abstract_state)
-            state = state.replace(params=params)
+            state = with_params(state, params)
             print(f"initialized parameters from {cfg.train.init_from} step {src_step}",
                   flush=True)
         start = 0

@@ -24,6 +24,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from mmada_jax.objectives import get_objective, slice_scores, token_scores
 from mmada_jax.sharding import LOGICAL_RULES, use_mesh
+from mmada_jax.training.ema import check_ema_decay, ema_decay_at, update_ema
 
 
 @flax.struct.dataclass
@@ -34,6 +35,8 @@ class TrainState:
     rng: jax.Array  # raw uint32 key data (checkpoint-friendly)
     nonfinite_in_row: jax.Array
     nonfinite_total: jax.Array
+    # the parameters' moving average (`training/ema.py`); None unless config.train.ema_decay > 0
+    ema_params: Any = None
 
 
 def active_tasks(config) -> list[str]:
@@ -51,8 +54,19 @@ def _init_fn(model, tx, config):
         return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                           opt_state=tx.init(params), rng=jax.random.key_data(s_rng),
                           nonfinite_in_row=jnp.zeros((), jnp.int32),
-                          nonfinite_total=jnp.zeros((), jnp.int32))
+                          nonfinite_total=jnp.zeros((), jnp.int32),
+                          ema_params=(jax.tree_util.tree_map(jnp.copy, params)
+                                      if ema else None))
+    ema = check_ema_decay(config.train.get("ema_decay", 0.0)) > 0
     return init
+
+
+def with_params(state: TrainState, params) -> TrainState:
+    """`state` starting from `params` (init_from, a policy's reference): the moving average,
+    if kept, restarts there too."""
+    if state.ema_params is None:
+        return state.replace(params=params)
+    return state.replace(params=params, ema_params=jax.tree_util.tree_map(jnp.copy, params))
 
 
 def state_shardings(model, tx, config, mesh, rules=LOGICAL_RULES):
@@ -130,12 +144,13 @@ def _split_micro(batch, n: int):
 
 
 def apply_gradients(state: TrainState, grads, loss, tx, clip_norm: float = 0.0,
-                    skip_nonfinite: bool = True):
+                    skip_nonfinite: bool = True, ema_decay: float = 0.0):
     """One optimizer update with global-norm clipping and the non-finite guard.
 
     Returns (new_state, metrics) with grad_norm, update_skipped and nonfinite_in_row. A
-    non-finite loss or gradient norm leaves params and optimizer state unchanged (lax.cond: the
-    skip branch costs nothing, unlike a where() over every leaf) and is counted."""
+    non-finite loss or gradient norm leaves params, optimizer state and the parameters' moving
+    average unchanged (lax.cond: the skip branch costs nothing, unlike a where() over every
+    leaf) and is counted. `ema_decay` > 0 updates `state.ema_params` (`training/ema.py`)."""
     gnorm = optax.tree.norm(grads)
     finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
 
@@ -145,15 +160,19 @@ def apply_gradients(state: TrainState, grads, loss, tx, clip_norm: float = 0.0,
             factor = jnp.minimum(1.0, clip_norm / jnp.maximum(gnorm, 1e-12))
             g = jax.tree_util.tree_map(lambda x: x * factor.astype(x.dtype), g)
         updates, new_opt = tx.update(g, state.opt_state, state.params)
-        return optax.apply_updates(state.params, updates), new_opt
+        new_params = optax.apply_updates(state.params, updates)
+        new_ema = state.ema_params
+        if new_ema is not None and ema_decay > 0:
+            new_ema = update_ema(new_ema, new_params, ema_decay_at(state.step, ema_decay))
+        return new_params, new_opt, new_ema
 
     if skip_nonfinite:
-        new_params, new_opt = jax.lax.cond(finite, apply,
-                                           lambda _: (state.params, state.opt_state), None)
+        new_params, new_opt, new_ema = jax.lax.cond(
+            finite, apply, lambda _: (state.params, state.opt_state, state.ema_params), None)
     else:
-        new_params, new_opt = apply(None)
+        new_params, new_opt, new_ema = apply(None)
     new_state = state.replace(
-        step=state.step + 1, params=new_params, opt_state=new_opt,
+        step=state.step + 1, params=new_params, opt_state=new_opt, ema_params=new_ema,
         nonfinite_in_row=jnp.where(finite, 0, state.nonfinite_in_row + 1),
         nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32))
     return new_state, dict(grad_norm=gnorm, update_skipped=(~finite).astype(jnp.int32),
@@ -166,6 +185,7 @@ def make_train_step(model, tx, config, layout, lr_schedule=None):
     accum = int(config.train.grad_accum)
     clip_norm = float(config.optim.clip_norm or 0.0)
     skip_nonfinite = bool(config.train.get("skip_nonfinite", True))
+    ema_decay = check_ema_decay(config.train.get("ema_decay", 0.0))
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def train_step(state: TrainState, batch):
@@ -186,7 +206,7 @@ def make_train_step(model, tx, config, layout, lr_schedule=None):
             metrics = jax.tree_util.tree_map(
                 lambda x: x.mean(0) if jnp.issubdtype(x.dtype, jnp.floating) else x.sum(0), ms)
         new_state, upd_metrics = apply_gradients(state, grads, metrics["loss"], tx, clip_norm,
-                                                 skip_nonfinite)
+                                                 skip_nonfinite, ema_decay)
         metrics = dict(metrics, **upd_metrics)
         if lr_schedule is not None:
             metrics["lr"] = lr_schedule(state.step)

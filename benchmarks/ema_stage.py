@@ -1,0 +1,139 @@
+"""The parameters' moving average (`train.ema_decay`, `mmada_jax/training/ema.py`) against the
+last step's parameters, on the same training run: both are evaluated with the demo's eval and
+compared item by item (`mmada_jax/evals/paired.py`), so run-to-run spread does not enter.
+
+Retrain one stage of a finished demo run with an average kept (same config, steps and
+starting checkpoint as the run's stage, `--steps` to change), then evaluate both weights:
+
+    python benchmarks/ema_stage.py --run runs/demo --stage sft --decay 0.995 --out runs/ema_sft \
+        [--eval_set n_reasoning=384 --eval_set n_vqa=384]
+
+or, with `--decay 0`, evaluate both weights of the run's own stage (one that kept an average;
+without `--eval_set` the demo's own eval of it, which read the average, is reused):
+
+    python benchmarks/ema_stage.py --run runs/sw_gpu --config experiments/sw_gpu.py \
+        --stage sft --decay 0 --out runs/sw_gpu/sft_weights
+
+Writes OUT/eval_params/ and OUT/eval_ema/ (report.json, answers.jsonl, grids) and OUT/table.md.
+Reports already in OUT are reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+WEIGHTS = ("params", "ema")
+
+
+def stage_steps(run: str, stage: str) -> int:
+    done = os.path.join(run, stage, "DONE")
+    if not os.path.exists(done):
+        raise FileNotFoundError(f"--run {run}: no {done} (a finished stage)")
+    return int(json.load(open(done))["steps"])
+
+
+def _kept_average(wd: str) -> bool:
+    cfg = json.load(open(os.path.join(wd, "config.json")))
+    return float(cfg.get("train", {}).get("ema_decay", 0.0) or 0.0) > 0
+
+
+def retrain(dc, run: str, stage: str, out: str, variant: str, decay: float, steps: int) -> str:
+    """`stage` of `run` trained again in OUT/STAGE with the average kept; returns its workdir."""
+    import jax
+    from grpo_seeds import stage_configs
+    from mmada_jax import assets, demo
+    from mmada_jax.training.loop import train
+    wd = os.path.join(out, stage)
+    if os.path.exists(os.path.join(wd, "DONE")):
+        return wd
+    demo.add_stage_override(dc, f"train.ema_decay={decay}", (stage,))
+    cfgs, tokens = stage_configs(dc, out, variant, run)
+    cfg = cfgs[stage]
+    cfg.train.steps = steps
+    prev = demo.STAGES[demo.STAGES.index(stage) - 1] if stage != "pretrain" else None
+    if prev is not None:
+        cfg.train.init_from = os.path.join(run, prev)
+    out_ = train(cfg, wd, batch_source=assets.batch_source(cfg, None, *tokens),
+                 devices=jax.devices()[:1])
+    with open(os.path.join(wd, "DONE"), "w") as f:
+        json.dump(dict(steps=int(out_["step"]), ema_decay=decay), f)
+    return wd
+
+
+def main(argv):
+    del argv
+    import ml_collections
+    from absl import flags, logging
+    from grpo_seeds import scores, stage_configs
+    from mmada_jax import demo
+    from mmada_jax.evals.io import read_jsonl
+    from mmada_jax.evals.paired import paired_changes
+    from mmada_jax.evaluate import apply_sets
+    f = flags.FLAGS
+    if f["verbosity"].present == 0:
+        logging.set_verbosity(logging.WARNING)
+    if f.stage not in ("pretrain", "sft"):
+        raise ValueError(f"--stage {f.stage!r}: pretrain or sft (UniGRPO keeps no average)")
+
+    def config():
+        dc = (ml_collections.ConfigDict(f.config.to_dict()) if f.config is not None
+              else demo.demo_config(f.variant))
+        if f.eval_set:
+            dc.eval = apply_sets(dc.eval, f.eval_set)
+        return dc
+    dc = config()
+    variant = dc.variant
+    os.makedirs(f.out, exist_ok=True)
+    if f.decay > 0:
+        wd = retrain(config(), f.run, f.stage, f.out, variant, f.decay,
+                     f.steps or stage_steps(f.run, f.stage))
+    else:
+        wd = os.path.join(f.run, f.stage)
+    cfgs, tokens = stage_configs(dc, os.path.join(f.out, "eval_ws"), variant, f.run)
+    dirs = {w: os.path.join(f.out, f"eval_{w}") for w in WEIGHTS}
+    if f.decay == 0 and not f.eval_set and _kept_average(wd) \
+            and os.path.exists(os.path.join(wd, "eval", "report.json")):
+        dirs["ema"] = os.path.join(wd, "eval")  # the demo's own eval read the average
+    for w in WEIGHTS:
+        demo.run_eval(f.stage, cfgs[f.stage], wd, dc.eval, tokens, dirs[w], weights=w)
+    a = read_jsonl(os.path.join(dirs["params"], "answers.jsonl"))
+    b = read_jsonl(os.path.join(dirs["ema"], "answers.jsonl"))
+    lines = [f"{f.stage} of {os.path.abspath(wd)}; eval: {' '.join(f.eval_set) or 'the demo'}s",
+             "", "| weights | reasoning (sound steps) | VQA | VQA per kind | t2i object F1 "
+             "(GenEval-style) | POPE F1 |", "|---|---|---|---|---|---|"]
+    for w in WEIGHTS:
+        s = scores(os.path.join(dirs[w], "report.json"))
+        per_kind = json.load(open(os.path.join(dirs[w], "report.json")))["results"].get(
+            "vqa", {}).get("per_kind")
+        fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+        lines.append(f"| {w} | {fmt(s['reasoning'])} ({fmt(s['sound'])}) | {fmt(s['vqa'])} | "
+                     f"{per_kind} | {fmt(s['object_f1'])} ({fmt(s['geneval'])}) | "
+                     f"{fmt(s['pope_f1'])} |")
+    lines.append("")
+    for c in paired_changes(a, b, ("reasoning", "vqa", "pope")):
+        lines.append(f"- params -> ema: {c.describe()}")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(f.out, "table.md"), "w") as fh:
+        fh.write(text)
+    print(text, flush=True)
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+    from ml_collections import config_flags
+    config_flags.DEFINE_config_file("config", None, "The run's demo config (default: the "
+                                    "variant's demo_config).", lock_config=False)
+    flags.DEFINE_string("run", "runs/demo", "A finished demo run (its stages and assets/).")
+    flags.DEFINE_string("stage", "sft", "pretrain or sft.")
+    flags.DEFINE_float("decay", 0.995, "train.ema_decay of the retrained stage; 0: evaluate "
+                       "the run's own stage (which must have kept an average).")
+    flags.DEFINE_integer("steps", 0, "Steps of the retrained stage (default: the run's).")
+    flags.DEFINE_string("out", "runs/ema_stage", "Output directory.")
+    flags.DEFINE_string("variant", "cpu", "Demo variant, without --config.")
+    flags.DEFINE_multi_string("eval_set", [], "Eval override key=value (config.eval).")
+    app.run(main)
