@@ -103,7 +103,8 @@ def main(argv):
         demo.run_eval(f.stage, cfgs[f.stage], wd, dc.eval, tokens, dirs[w], weights=w)
     a = read_jsonl(os.path.join(dirs["params"], "answers.jsonl"))
     b = read_jsonl(os.path.join(dirs["ema"], "answers.jsonl"))
-    lines = [f"{f.stage} of {os.path.abspath(wd)}; eval: {' '.join(f.eval_set) or 'the demo'}s",
+    eval_desc = " ".join(f.eval_set) or "the demo's"
+    lines = [f"{f.stage} of {os.path.abspath(wd)}; eval: {eval_desc}",
              "", "| weights | reasoning (sound steps) | VQA | VQA per kind | t2i object F1 "
              "(GenEval-style) | POPE F1 |", "|---|---|---|---|---|---|"]
     for w in WEIGHTS:

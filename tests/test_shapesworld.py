@@ -244,6 +244,39 @@ def test_counted_vqa_cot_keeps_a_running_count_that_ends_at_the_answer():
     assert language.vqa_cot_style({"shapesworld": {"vqa_cot": "counted"}}) == "counted"
 
 
+def test_asked_last_vqa_cot_lists_the_asked_object_last():
+    """'asked_last' asks what 'factored' asks; its position CoT lists every object of the scene
+    once with its own cell (the others in cell order, the asked one last), then concludes with
+    the asked object's cell, the answer; other kinds are the factored ones."""
+    obj_re = re.compile(r"an? (small|large) (\w+) (circle|square|triangle) in the ([a-z ]+?)"
+                        r"(?:,| and|\.)")
+    seen_multi = 0
+    for i in range(400):
+        kind = ("position", "position", "count", "color", "exists")[i % 5]
+        s = sc.random_scene(np.random.default_rng(i), "test" if i % 2 else "train")
+        f = language.question(s, np.random.default_rng(50 + i), kind, style="factored")
+        a = language.question(s, np.random.default_rng(50 + i), kind, style="asked_last")
+        assert (f["question"], f["answer"]) == (a["question"], a["answer"])
+        if kind != "position":
+            assert a["cot"] == f["cot"]
+            continue
+        listing, concl = a["cot"].split(". The ")
+        listed = obj_re.findall(listing + ".")
+        want = sorted((o.size, o.color, o.shape, sc.position_name(o.row, o.col))
+                      for o in s.objects)
+        assert sorted(listed) == want, a["cot"]
+        size, color, shape = a["question"][len("Where is the "):-1].split()
+        assert listed[-1] == (size, color, shape, a["answer"]), a["cot"]
+        cells = [sc.position_name(o.row, o.col) for o in sorted(s.objects, key=lambda o: o.cell)]
+        assert [x[3] for x in listed[:-1]] == [c for c in cells if c != a["answer"]]
+        assert concl == f"{size} {color} {shape} is in the {a['answer']}."
+        assert language.extract_answer(language.cot_answer(a["cot"], a["answer"])) == a["answer"]
+        seen_multi += len(s.objects) > 1 and listed != sorted(listed, key=lambda x: cells.index(
+            x[3]))
+    assert seen_multi > 10  # the order differs from the inventory's in many scenes
+    assert language.vqa_cot_style({"shapesworld": {"vqa_cot": "asked_last"}}) == "asked_last"
+
+
 def test_training_existence_questions_never_ask_about_held_out_pairs():
     """A held-out (color, shape) pair is absent from every training scene, so a training question
     about it could only be answered "no": the training component never asks one; the test split

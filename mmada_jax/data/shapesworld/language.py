@@ -76,7 +76,7 @@ def caption_style(data_cfg) -> str:
 def vqa_cot_style(data_cfg) -> str:
     """`config.data.shapesworld.vqa_cot`, checked against the registered styles
     (`vqa_cot.py`): 'inventory' (the default here), 'factored', 'counted', 'matched',
-    'filtered'."""
+    'filtered', 'asked_last'."""
     sw = data_cfg.get("shapesworld", {}) if data_cfg is not None else {}
     style = str(sw.get("vqa_cot", "inventory"))
     if style not in VQA_COT_STYLES:
@@ -127,10 +127,10 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
     """A question about the scene: {kind, question, cot, answer}. `answer` is the short final
     answer; the assistant text is `<think> {cot} </think> {answer}` (see `cot_answer`).
 
-    `style` names a registered worked-answer style (`vqa_cot.py`): it writes counting and color
-    answers; position and existence answers start from the inventory in every style ("I see a
-    large blue circle in the ..."). Styles draw nothing, so every style asks the same questions
-    with the same answers.
+    `style` names a registered worked-answer style (`vqa_cot.py`): it writes counting, color and
+    position answers; position answers start from an inventory in every style and existence
+    answers from the inventory ("I see a large blue circle in the ..."). Styles draw nothing, so
+    every style asks the same questions with the same answers.
 
     avoid_pairs: (color, shape) pairs never asked about in a negative existence question. The
     training split passes `scenes.HELD_OUT_COMBOS`: those pairs are absent from every training
@@ -184,8 +184,7 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
         o = _pick(rng, objs)
         pos = sc.position_name(o.row, o.col)
         q = f"Where is the {o.size} {o.color} {o.shape}?"
-        cot = f"{inv} The {o.size} {o.color} {o.shape} is in the {pos}."
-        return dict(kind=kind, question=q, cot=cot, answer=pos)
+        return dict(kind=kind, question=q, cot=cot_style.position_cot(objs, o), answer=pos)
     if kind == "exists":
         present = {(o.color, o.shape) for o in objs}
         if rng.random() < 0.5:  # positive
