@@ -30,68 +30,32 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 WEIGHTS = ("params", "ema")
 
 
-def stage_steps(run: str, stage: str) -> int:
-    done = os.path.join(run, stage, "DONE")
-    if not os.path.exists(done):
-        raise FileNotFoundError(f"--run {run}: no {done} (a finished stage)")
-    return int(json.load(open(done))["steps"])
-
-
 def _kept_average(wd: str) -> bool:
     cfg = json.load(open(os.path.join(wd, "config.json")))
     return float(cfg.get("train", {}).get("ema_decay", 0.0) or 0.0) > 0
 
 
-def retrain(dc, run: str, stage: str, out: str, variant: str, decay: float, steps: int) -> str:
-    """`stage` of `run` trained again in OUT/STAGE with the average kept; returns its workdir."""
-    import jax
-    from grpo_seeds import stage_configs
-    from mmada_jax import assets, demo
-    from mmada_jax.training.loop import train
-    wd = os.path.join(out, stage)
-    if os.path.exists(os.path.join(wd, "DONE")):
-        return wd
-    demo.add_stage_override(dc, f"train.ema_decay={decay}", (stage,))
-    cfgs, tokens = stage_configs(dc, out, variant, run)
-    cfg = cfgs[stage]
-    cfg.train.steps = steps
-    prev = demo.STAGES[demo.STAGES.index(stage) - 1] if stage != "pretrain" else None
-    if prev is not None:
-        cfg.train.init_from = os.path.join(run, prev)
-    out_ = train(cfg, wd, batch_source=assets.batch_source(cfg, None, *tokens),
-                 devices=jax.devices()[:1])
-    with open(os.path.join(wd, "DONE"), "w") as f:
-        json.dump(dict(steps=int(out_["step"]), ema_decay=decay), f)
-    return wd
-
-
 def main(argv):
     del argv
-    import ml_collections
     from absl import flags, logging
     from grpo_seeds import scores, stage_configs
+    from stage_variant import demo_config_for, retrain_stage, stage_steps
     from mmada_jax import demo
     from mmada_jax.evals.io import read_jsonl
     from mmada_jax.evals.paired import paired_changes
-    from mmada_jax.evaluate import apply_sets
     f = flags.FLAGS
     if f["verbosity"].present == 0:
         logging.set_verbosity(logging.WARNING)
     if f.stage not in ("pretrain", "sft"):
         raise ValueError(f"--stage {f.stage!r}: pretrain or sft (UniGRPO keeps no average)")
 
-    def config():
-        dc = (ml_collections.ConfigDict(f.config.to_dict()) if f.config is not None
-              else demo.demo_config(f.variant))
-        if f.eval_set:
-            dc.eval = apply_sets(dc.eval, f.eval_set)
-        return dc
-    dc = config()
+    dc = demo_config_for(f.config, f.variant, f.eval_set)
     variant = dc.variant
     os.makedirs(f.out, exist_ok=True)
     if f.decay > 0:
-        wd = retrain(config(), f.run, f.stage, f.out, variant, f.decay,
-                     f.steps or stage_steps(f.run, f.stage))
+        _, wd, _ = retrain_stage(demo_config_for(f.config, f.variant, f.eval_set), f.run,
+                                 f.stage, f.out, variant, f.steps or stage_steps(f.run, f.stage),
+                                 f"train.ema_decay={f.decay}")
     else:
         wd = os.path.join(f.run, f.stage)
     cfgs, tokens = stage_configs(dc, os.path.join(f.out, "eval_ws"), variant, f.run)
