@@ -24,7 +24,7 @@ def main(argv):
     from mmada_jax import assets, demo
     from mmada_jax.evaluate import Evaluator, apply_sets, summary_line
     from mmada_jax.rl.trainer import split_config
-    from mmada_jax.training.checkpoint import restore_params
+    from mmada_jax.training.checkpoint import restore_weights
     from mmada_jax.training.loop import build
     f = flags.FLAGS
     dc = f.config if f.config is not None else demo.demo_config()
@@ -39,11 +39,13 @@ def main(argv):
         cfg.data.image_tokenizer = "pool"
     base, _ = split_config(cfg)
     setup = build(base, jax.devices()[:1])
-    params, step = restore_params(stage_dir, setup.abstract_state,
-                                  None if f.step is None or f.step < 0 else f.step)
+    params, step, which = restore_weights(stage_dir, setup.abstract_state,
+                                          None if f.step is None or f.step < 0 else f.step,
+                                          f.weights)
     ecfg = apply_sets(dc.eval, f.set)
     ev = Evaluator(base, setup, params, assets.text_tokenizer(cfg), assets.image_tokenizer(cfg),
                    ecfg)
+    ev.source_step, ev.weights = step, which
     out = f.out or os.path.join(stage_dir, "eval_rerun")
     res = ev.run(out, f.stage)["results"]
     print(f"[eval {f.stage} {' '.join(f.set)}] step {step}: {summary_line(res)}; "
@@ -58,5 +60,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("stage", "sft", "pretrain, sft or grpo.")
     flags.DEFINE_multi_string("set", [], "Eval override key=value (config.eval).")
     flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the newest).")
+    flags.DEFINE_enum("weights", "auto", ["auto", "params", "ema"], "The parameters' moving "
+                      "average, the last step's, or the average when the stage kept one.")
     flags.DEFINE_string("out", None, "Output directory (default WORKDIR/STAGE/eval_rerun).")
     app.run(main)

@@ -352,17 +352,18 @@ def run_eval(stage: str, cfg, workdir: str, ecfg, tokens, out_dir: str | None = 
     import jax
     from mmada_jax.evaluate import Evaluator, summary_line
     from mmada_jax.rl.trainer import split_config
-    from mmada_jax.training.checkpoint import restore_params
+    from mmada_jax.training.checkpoint import restore_weights
     from mmada_jax.training.loop import build
     out_dir = out_dir or os.path.join(workdir, "eval")
     if os.path.exists(os.path.join(out_dir, "report.json")):
         return _read_json(os.path.join(out_dir, "report.json"))["results"]
     base, extras = split_config(cfg)
     setup = build(base, jax.devices()[:1])
-    params, step = restore_params(workdir, setup.abstract_state, weights=weights)
+    params, step, which = restore_weights(workdir, setup.abstract_state, weights=weights)
     ev = Evaluator(base, setup, params, tokens[0], tokens[1], ecfg)
+    ev.source_step, ev.weights = step, which
     res = ev.run(out_dir, stage)["results"]
-    what = "" if weights == "auto" else f" ({weights})"
+    what = " (moving average)" if which == "ema" else ""
     print(f"[eval {stage}] step {step}{what}: {summary_line(res)}", flush=True)
     return res
 

@@ -57,6 +57,9 @@ class Evaluator:
         from mmada_jax.sampling.image import ImageSamplerConfig
         from mmada_jax.sampling.text import TextSamplerConfig
         self.config, self.setup, self.params = config, setup, params
+        # where `params` came from, for the report (set by whoever restored them)
+        self.source_step: int | None = None
+        self.weights: str | None = None  # 'ema' (moving average) or 'params' (last step's)
         self.model, self.layout = setup.model, setup.layout
         self.text_tok, self.image_tok = text_tok, image_tok
         self.e = ecfg if ecfg is not None else eval_config()
@@ -231,9 +234,13 @@ class Evaluator:
         from mmada_jax.evals.report import write_report
         from mmada_jax.pipeline_report import save_image_grid
         os.makedirs(out_dir, exist_ok=True)
+        # which checkpoint and weights were scored, when the caller says (load_for_eval and
+        # the demo do): the last step's parameters or their moving average
+        source = {k: v for k, v in (("step", self.source_step), ("weights", self.weights))
+                  if v is not None}
         write_report(os.path.join(out_dir, "report.json"), results, drop_per_sample=True,
                      config=json.loads(self.config.to_json_best_effort()), tag=tag,
-                     image_tokenizer=getattr(self.image_tok, "name", ""))
+                     image_tokenizer=getattr(self.image_tok, "name", ""), **source)
         with open(os.path.join(out_dir, "samples.json"), "w") as f:
             json.dump(samples, f, indent=2)
         for name, imgs in images.items():
@@ -271,7 +278,7 @@ def load_for_eval(config, workdir: str, devices=None, text_tok=None, image_tok=N
     picks the parameters' moving average or the last step's (`restore_params`)."""
     from mmada_jax import assets
     from mmada_jax.rl.trainer import split_config
-    from mmada_jax.training.checkpoint import restore_params
+    from mmada_jax.training.checkpoint import restore_weights
     from mmada_jax.training.loop import build
     base, extras = split_config(config)
     if "rl" in extras:  # a GRPO config: its optimizer schedule spans steps * mu updates
@@ -282,11 +289,11 @@ def load_for_eval(config, workdir: str, devices=None, text_tok=None, image_tok=N
         e.update(extras["eval"])
     e = apply_sets(e, sets)
     setup = build(base, devices or jax.devices()[:1])
-    params, step = restore_params(workdir, setup.abstract_state, weights=weights)
+    params, step, which = restore_weights(workdir, setup.abstract_state, weights=weights)
     text_tok = text_tok or assets.text_tokenizer(base, setup.layout)
     image_tok = image_tok or assets.image_tokenizer(base, setup.layout)
     ev = Evaluator(base, setup, params, text_tok, image_tok, e)
-    ev.source_step = step
+    ev.source_step, ev.weights = step, which
     return ev
 
 
@@ -296,7 +303,8 @@ def evaluate(config, workdir: str, out_dir: str | None = None, devices=None, tag
     out_dir = out_dir or os.path.join(workdir, "eval")
     t0 = time.perf_counter()
     out = ev.run(out_dir, tag or os.path.basename(os.path.normpath(workdir)))
-    print(f"[eval] {workdir} step {ev.source_step}: {summary_line(out['results'])} "
+    what = " (moving average)" if ev.weights == "ema" else ""
+    print(f"[eval] {workdir} step {ev.source_step}{what}: {summary_line(out['results'])} "
           f"({time.perf_counter() - t0:.0f}s) -> {out_dir}/report.json", flush=True)
     return out
 

@@ -128,6 +128,24 @@ def _rel(path: str, root: str) -> str:
     return os.path.relpath(path, root)
 
 
+def weights_lines(workdir: str, stages: Sequence[str]) -> list[str]:
+    """'Scored: pretrain step 20000, moving average of the parameters; ...' from each stage's
+    eval/report.json (nothing when no stage kept a moving average, or for older reports)."""
+    parts, any_ema = [], False
+    for s in stages:
+        meta = _load(os.path.join(workdir, s, "eval", "report.json")).get("meta", {})
+        if "weights" not in meta:
+            continue
+        any_ema |= meta["weights"] == "ema"
+        what = ("moving average of the parameters" if meta["weights"] == "ema"
+                else "last step's parameters")
+        parts.append(f"{s} step {meta.get('step', '?')}, {what}")
+    if not any_ema:
+        return []
+    return ["Scored checkpoints: " + "; ".join(parts) + " (`train.ema_decay`; a stage hands "
+            "its moving average on to the next).", ""]
+
+
 def write_demo_report(workdir: str, stages: Sequence[str], results: dict, times: dict,
                       total_s: float, meta: dict) -> str:
     """WORKDIR/report.md: metric table per stage, t2i grids, CoT samples, the reward curve."""
@@ -137,6 +155,7 @@ def write_demo_report(workdir: str, stages: Sequence[str], results: dict, times:
              "run on the ShapesWorld **test** split (held-out color/shape combinations and "
              "knowledge items); nothing is edited.", ""]
     lines += ["## Metrics per stage", "", metrics_table([(s, results[s]) for s in stages]), ""]
+    lines += weights_lines(workdir, stages)
     lines += ["Reasoning: arithmetic word problems (chat, `<think>` CoT), exact final answer; "
               "'right by sound steps' counts only right answers whose equations are true, use "
               "the problem's numbers and end at the answer (the rest were guessed). "

@@ -151,3 +151,23 @@ def test_average_is_sharded_like_the_parameters():
     assert any(any(ax is not None for ax in s.spec) for s in e_sh)  # sharded, not replicated
     off = build(_cfg(**mesh), jax.devices()[:8])
     assert off.state_shardings.ema_params is None
+
+
+def test_restore_weights_says_which_and_the_report_line(tmp_path):
+    import json
+    from mmada_jax.pipeline_report import weights_lines
+    from mmada_jax.training.checkpoint import restore_weights
+    devices = jax.devices()[:1]
+    out = train(_cfg(**{"train.steps": 1, "train.ema_decay": 0.5}), str(tmp_path / "ema"),
+                devices=devices)
+    abstract = out["setup"].abstract_state
+    assert restore_weights(str(tmp_path / "ema"), abstract)[1:] == (1, "ema")
+    assert restore_weights(str(tmp_path / "ema"), abstract, weights="params")[1:] == (1, "params")
+    # the demo report names the scored weights when a stage kept an average, else says nothing
+    for stage, w in (("pretrain", "params"), ("sft", "ema")):
+        os.makedirs(tmp_path / "run" / stage / "eval")
+        json.dump({"meta": {"weights": w, "step": 7}},
+                  open(tmp_path / "run" / stage / "eval" / "report.json", "w"))
+    line = weights_lines(str(tmp_path / "run"), ["pretrain", "sft", "grpo"])[0]
+    assert "pretrain step 7, last step's parameters; sft step 7, moving average" in line
+    assert weights_lines(str(tmp_path / "run"), ["pretrain"]) == []

@@ -25,6 +25,8 @@ def test_demo_all_stages_ci(tmp_path):
     for s in demo.STAGES:
         dc.budget[s] = 1.0
     dc.eval = sw.eval_section("ci")
+    # fine-tuning keeps a moving average of the parameters: its eval and UniGRPO read it
+    demo.add_stage_override(dc, "train.ema_decay=0.9", ("sft",))
     workdir = str(tmp_path / "demo")
     path = demo.run_demo(dc, workdir)
 
@@ -48,6 +50,11 @@ def test_demo_all_stages_ci(tmp_path):
                                                "t2i/pass_rate", "kl", "clip_fraction",
                                                "vqa/response_len"))
     assert "## Metrics per stage" in text and "grpo_rewards.png" in text
+    meta = {s: json.load(open(os.path.join(workdir, s, "eval", "report.json")))["meta"]
+            for s in demo.STAGES}
+    assert [meta[s]["weights"] for s in demo.STAGES] == ["params", "ema", "params"]
+    assert meta["sft"]["step"] == json.load(open(os.path.join(workdir, "sft", "DONE")))["steps"]
+    assert f"sft step {meta['sft']['step']}, moving average of the parameters" in text
     assert "**grpo vs sft**, item by item" in text and "reasoning sound steps" in text
     assert os.path.exists(os.path.join(workdir, "grpo_rewards.png"))
     held = json.load(open(os.path.join(workdir, "grpo", "heldout_rewards.json")))

@@ -145,6 +145,12 @@ WEIGHTS = ("auto", "params", "ema")
 
 
 def restore_params(path: str, abstract_state, step: int | None = None, weights: str = "auto"):
+    """`restore_weights` without saying which weights it read: (params, step)."""
+    params, step, _ = restore_weights(path, abstract_state, step, weights)
+    return params, step
+
+
+def restore_weights(path: str, abstract_state, step: int | None = None, weights: str = "auto"):
     """Parameters of a checkpoint under `path` (a workdir or checkpoints dir), newest by default.
 
     Only the parameter arrays are read (an Orbax partial restore): the optimizer moments, twice
@@ -152,7 +158,8 @@ def restore_params(path: str, abstract_state, step: int | None = None, weights: 
     expected names, shapes, dtypes and target shardings; a mismatch raises
     CheckpointMismatchError naming it. `weights`: 'params' (the last step's), 'ema' (the
     moving average, `training/ema.py`; an error if the run kept none) or 'auto' (the average
-    when the checkpoint has one, else the last step's). Returns (params, step)."""
+    when the checkpoint has one, else the last step's). Returns (params, step, 'ema' or
+    'params': the weights read)."""
     if weights not in WEIGHTS:
         raise ValueError(f"weights={weights!r}: one of {WEIGHTS}")
     d = os.path.abspath(checkpoint_dir(path))
@@ -191,4 +198,4 @@ def restore_params(path: str, abstract_state, step: int | None = None, weights: 
         raise CheckpointMismatchError(
             f"{key} of checkpoint step {step} in {d} could not be restored (corrupt or "
             f"incomplete): {_short(e)}") from e
-    return out[key], step
+    return out[key], step, "ema" if key == "ema_params" else "params"
