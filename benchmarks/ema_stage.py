@@ -8,8 +8,9 @@ starting checkpoint as the run's stage, `--steps` to change), then evaluate both
     python benchmarks/ema_stage.py --run runs/demo --stage sft --decay 0.995 --out runs/ema_sft \
         [--eval_set n_reasoning=384 --eval_set n_vqa=384]
 
-or, with `--decay 0`, evaluate both weights of the run's own stage (one that kept an average;
-without `--eval_set` the demo's own eval of it, which read the average, is reused):
+or, with `--decay 0`, evaluate both weights of the run's own stage (pretrain, sft or grpo; one
+that kept an average; without `--eval_set` the demo's own eval of it, which read the average,
+is reused):
 
     python benchmarks/ema_stage.py --run runs/sw_gpu --config experiments/sw_gpu.py \
         --stage sft --decay 0 --out runs/sw_gpu/sft_weights
@@ -46,8 +47,11 @@ def main(argv):
     f = flags.FLAGS
     if f["verbosity"].present == 0:
         logging.set_verbosity(logging.WARNING)
-    if f.stage not in ("pretrain", "sft"):
-        raise ValueError(f"--stage {f.stage!r}: pretrain or sft (UniGRPO keeps no average)")
+    if f.stage not in ("pretrain", "sft", "grpo"):
+        raise ValueError(f"--stage {f.stage!r}: pretrain, sft or grpo")
+    if f.stage == "grpo" and f.decay > 0:
+        raise ValueError("--stage grpo: only with --decay 0 (a UniGRPO stage with an average is "
+                         "trained by grpo_seeds.py --overrides 'train.ema_decay=D')")
 
     dc = demo_config_for(f.config, f.variant, f.eval_set)
     variant = dc.variant
@@ -94,7 +98,7 @@ if __name__ == "__main__":
     config_flags.DEFINE_config_file("config", None, "The run's demo config (default: the "
                                     "variant's demo_config).", lock_config=False)
     flags.DEFINE_string("run", "runs/demo", "A finished demo run (its stages and assets/).")
-    flags.DEFINE_string("stage", "sft", "pretrain or sft.")
+    flags.DEFINE_string("stage", "sft", "pretrain or sft; grpo with --decay 0.")
     flags.DEFINE_float("decay", 0.995, "train.ema_decay of the retrained stage; 0: evaluate "
                        "the run's own stage (which must have kept an average).")
     flags.DEFINE_integer("steps", 0, "Steps of the retrained stage (default: the run's).")
