@@ -48,6 +48,8 @@ def dummy_tokens(config, batch: int = 1):
 
 
 def _init_fn(model, tx, config):
+    ema = check_ema_decay(config.train.get("ema_decay", 0.0)) > 0
+
     def init(rng):
         p_rng, s_rng = jax.random.split(rng)
         params = model.init(p_rng, dummy_tokens(config))["params"]
@@ -57,7 +59,6 @@ def _init_fn(model, tx, config):
                           nonfinite_total=jnp.zeros((), jnp.int32),
                           ema_params=(jax.tree_util.tree_map(jnp.copy, params)
                                       if ema else None))
-    ema = check_ema_decay(config.train.get("ema_decay", 0.0)) > 0
     return init
 
 
