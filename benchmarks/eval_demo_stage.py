@@ -60,7 +60,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("stage", "sft", "pretrain, sft or grpo.")
     flags.DEFINE_multi_string("set", [], "Eval override key=value (config.eval).")
     flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the newest).")
-    flags.DEFINE_enum("weights", "auto", ["auto", "params", "ema"], "The parameters' moving "
+    from mmada_jax.training.checkpoint import WEIGHTS
+    flags.DEFINE_enum("weights", "auto", WEIGHTS, "The parameters' moving "
                       "average, the last step's, or the average when the stage kept one.")
     flags.DEFINE_string("out", None, "Output directory (default WORKDIR/STAGE/eval_rerun).")
     app.run(main)

@@ -2,8 +2,8 @@
 (`data.shapesworld.vqa_cot = 'asked_last'`, `mmada_jax/data/shapesworld/vqa_cot.py`), in every
 stage's VQA rows; counting, color and existence answers are the default ('factored') ones.
 
-Aimed at the GPU runs whose position accuracy collapsed (runs 15, 17, 18, 19: 0.52-0.81 against
-0.94-0.98 in runs 10, 12, 14, 16): they name the asked object in their listing (run 19: 81%)
+Aimed at the GPU runs whose position accuracy collapsed (runs 13, 15, 17, 18, 19: 0.52-0.82
+against 0.94-0.98 in runs 10, 12, 14, 16): they name the asked object in their listing (run 19: 81%)
 and then copy the *last* listed object's cell into the conclusion (53% of position answers).
 Listed last, the asked object's cell is the one the conclusion repeats. Not yet run on the
 GPU.

@@ -38,7 +38,8 @@ def _parser():
     e.add_argument("--step", type=int, default=None)
     e.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
     e.add_argument("--max_shard_size", default="5GB")
-    e.add_argument("--weights", default="auto", choices=["auto", "params", "ema"],
+    from mmada_jax.training.checkpoint import WEIGHTS
+    e.add_argument("--weights", default="auto", choices=WEIGHTS,
                    help="the parameters' moving average (kept when train.ema_decay > 0), the "
                         "last step's, or the average when there is one (auto)")
     mi = sub.add_parser("import-magvit", help="Show-o magvitv2 -> Orbax params")

@@ -342,7 +342,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("workdir", None, "Run directory (checkpoints inside).")
     flags.DEFINE_string("params_from", None, "Take parameters from this run instead.")
     flags.DEFINE_string("out", None, "Output directory (default WORKDIR/eval).")
-    flags.DEFINE_enum("weights", "auto", ["auto", "params", "ema"],
+    from mmada_jax.training.checkpoint import WEIGHTS
+    flags.DEFINE_enum("weights", "auto", WEIGHTS,
                       "The parameters' moving average ('ema', kept when train.ema_decay > 0), "
                       "the last step's ('params'), or the average when there is one ('auto').")
     flags.DEFINE_multi_string("set", [], "Eval override key=value (e.g. --set n_vqa=100 "

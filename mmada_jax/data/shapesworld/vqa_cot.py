@@ -212,8 +212,9 @@ class AskedLastCot(FactoredCot):
     GPU runs whose position accuracy collapsed (0.52-0.82 against 0.94-0.98) named the asked
     object in their listing (run 19: 81% of position answers) and then copied the *last*
     listed object's cell into the conclusion (53%; the answer followed the listing in 44%):
-    finding the asked object in its own listing is what the model fails to learn in some runs. With the asked object listed last,
-    its cell is the one the conclusion repeats, and the listing still names every object."""
+    finding the asked object in its own listing is what the model fails to learn in some runs.
+    With the asked object listed last, its cell is the one the conclusion repeats, and the
+    listing still names every object."""
 
     def position_cot(self, objs, o):
         others = [x for x in by_cell(objs) if x is not o]
