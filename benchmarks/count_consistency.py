@@ -134,22 +134,36 @@ def analyse(rows, items) -> dict:
 
 
 def inventory_entries(response: str) -> list[tuple[str, str, str, str]]:
-    """[(size, color, shape, cell)] of the inventory a worked answer starts with ("I see a large
-    red square in the middle left and a small purple circle in the center.")."""
+    """[(size, color, shape, cell)] of the listing a worked answer starts with: an inventory ("I
+    see a large red square in the middle left and a small purple circle in the center.") or
+    one color's shapes ("The red shapes: a large square in the middle left.", `color_first`)."""
     first = response.split("<think>", 1)[-1].strip().split(". ")[0]
+    m = re.match(r"The (\w+) shapes: ", first)
+    if m:
+        return [(size, m.group(1), shape, cell) for size, shape, cell in re.findall(
+            r"a (\w+) (\w+) in the (" + _POS + r")\b", first)]
     return re.findall(r"a (\w+) (\w+) (\w+) in the (" + _POS + r")\b", first)
 
 
 def analyse_positions(rows, items) -> dict:
-    """Do position answers ("Where is the small red square?") follow the inventory before them?
+    """Do position answers ("Where is the small red square?") follow the listing before them?
 
-      asked_listed   the asked object is in the inventory (size, color and shape as asked)
-      listing_right  the inventory names exactly the scene's objects and cells
-      follows        the answer is the cell the inventory gives the asked object
+      asked_listed   the asked object is in the listing (size, color and shape as asked)
+      listing_right  the listing names exactly the scene's objects and cells (a one-color
+                     listing: exactly the objects of that color)
+      follows        the answer is the cell the listing gives the asked object
       last_cell      the answer is the last listed object's cell (the guess a model makes
                      when it does not look the object up: GPU run 10's readback probe)
+      asked_held_out / asked_seen   'right/questions' in scenes of two or more objects, asked
+                     about the scene's held-out color/shape pair (`scenes.HELD_OUT_COMBOS`,
+                     which no training text contains) or about another object
+      seen_at_held_out  of the asked_seen questions, the share answered with the held-out
+                     object's cell (GPU run 20: the asked name written in the cell of the
+                     pair the model cannot name)
     """
     n = right = asked_listed = lst_ok = follows = last = 0
+    split = {True: [0, 0], False: [0, 0]}
+    at_held = 0
     for r, it in zip(rows, items):
         if it["kind"] != "position":
             continue
@@ -161,7 +175,10 @@ def analyse_positions(rows, items) -> dict:
         final = language.extract_answer(response)
         entries = inventory_entries(response)
         objs = sc.Scene.from_json(it["scene"]).objects
-        true = sorted((o.size, o.color, o.shape, sc.position_name(o.row, o.col)) for o in objs)
+        colors = {e[1] for e in entries}
+        listed = [o for o in objs if len(colors) != 1 or o.color in colors] \
+            if response.split("<think>", 1)[-1].strip().startswith("The ") else objs
+        true = sorted((o.size, o.color, o.shape, sc.position_name(o.row, o.col)) for o in listed)
         cells = [e[3] for e in entries if e[:3] == asked]
         n += 1
         right += final == it["answer"]
@@ -169,9 +186,19 @@ def analyse_positions(rows, items) -> dict:
         lst_ok += sorted(entries) == true
         follows += final in cells  # any listed object that fits the description
         last += bool(entries) and final == entries[-1][3]
+        held = [o for o in objs if sc.is_held_out(o.color, o.shape)]
+        if len(objs) >= 2 and held:
+            is_held = sc.is_held_out(asked[1], asked[2])
+            split[is_held][0] += final == it["answer"]
+            split[is_held][1] += 1
+            if not is_held:
+                at_held += final in {sc.position_name(o.row, o.col) for o in held}
     return dict(position_questions=n, accuracy=right / max(n, 1),
                 asked_listed=asked_listed / max(n, 1), listing_right=lst_ok / max(n, 1),
-                follows=follows / max(n, 1), last_cell=last / max(n, 1))
+                follows=follows / max(n, 1), last_cell=last / max(n, 1),
+                asked_held_out="%d/%d" % tuple(split[True]),
+                asked_seen="%d/%d" % tuple(split[False]),
+                seen_at_held_out=at_held / max(split[False][1], 1))
 
 
 def main():

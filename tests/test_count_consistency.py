@@ -191,3 +191,50 @@ def test_position_consistency_on_hand_made_answers():
     ul = cc.analyse_positions(rows(unlisted), items)
     assert ul["asked_listed"] == ul["follows"] == ul["listing_right"] == 0.0
     assert ul["accuracy"] == 1.0
+
+
+def test_position_split_by_held_out_pair():
+    """analyse_positions on one-color listings ('color_first') read as listings, and the
+    held-out split: true answers are all right; answering every question about a training pair
+    with the held-out object's cell is counted in seen_at_held_out and asked_seen, questions about
+    the held-out pair untouched."""
+    items = swe.vqa_items(300, "test", 5, max_objects=4)
+    pos = [it for it in items if it["kind"] == "position"]
+
+    def cot(it):
+        s = sc.Scene.from_json(it["scene"])
+        size, color, shape = it["question"][len("Where is the "):-1].split()
+        o = next(o for o in s.objects if (o.size, o.color, o.shape) == (size, color, shape)
+                 and sc.position_name(o.row, o.col) == it["answer"])
+        return language.vqa_cot.get_vqa_cot("color_first").position_cot(s.objects, o)
+
+    def rows(answer):
+        return [dict(task="vqa", question=it["question"],
+                     response=language.cot_answer(cot(it), answer(it))
+                     if it["kind"] == "position" else "") for it in items]
+
+    def kind_of(it):  # None: one object; else whether the question asks about the held-out pair
+        s = sc.Scene.from_json(it["scene"])
+        if len(s.objects) < 2:
+            return None
+        _, color, shape = it["question"][len("Where is the "):-1].split()
+        return (color, shape) in sc.HELD_OUT_COMBOS
+
+    n_held = sum(kind_of(it) is True for it in pos)
+    n_seen = sum(kind_of(it) is False for it in pos)
+    assert n_held >= 5 and n_seen >= 20
+    ok = cc.analyse_positions(rows(lambda it: it["answer"]), items)
+    assert ok["accuracy"] == ok["listing_right"] == ok["follows"] == ok["asked_listed"] == 1.0
+    assert (ok["asked_held_out"], ok["asked_seen"]) == (f"{n_held}/{n_held}", f"{n_seen}/{n_seen}")
+    assert ok["seen_at_held_out"] == 0.0
+
+    def held_cell(it):
+        s = sc.Scene.from_json(it["scene"])
+        if kind_of(it) is False:
+            o = next(o for o in s.objects if (o.color, o.shape) in sc.HELD_OUT_COMBOS)
+            return sc.position_name(o.row, o.col)
+        return it["answer"]
+    bad = cc.analyse_positions(rows(held_cell), items)
+    assert bad["asked_seen"] == f"0/{n_seen}" and bad["seen_at_held_out"] == 1.0
+    assert bad["asked_held_out"] == f"{n_held}/{n_held}"
+    assert abs(bad["accuracy"] - (len(pos) - n_seen) / len(pos)) < 1e-9

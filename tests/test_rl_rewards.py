@@ -138,6 +138,12 @@ def test_listing_reward_cases():
         "<think> The colors: blue in the top left and red in the center. </think> blue": 1.0,
         # a wrong shape in the right cell, a plural shape word
         "<think> The triangles: a triangle in the center. </think> 1": 0.0,
+        # a one-color listing ('color_first'): its heading's color is part of every claim
+        "<think> The red shapes: a large circle in the center. The large red circle is in the "
+        "center. </think> center": 2.0,
+        # (the center's circle is red: one claim of three holds)
+        "<think> The blue shapes: a large circle in the center and a small triangle in the top "
+        "right. The large blue circle is in the center. </think> center": 2.0 / 3,
         # right answer, no claims; missing think tags; an empty cell
         "<think> It is red. </think> red": 0.0,
         "I see a small blue triangle in the top right. top right": 0.0,
@@ -148,6 +154,9 @@ def test_listing_reward_cases():
     # "top" is not "top right": the longest cell name wins
     assert rl_.claims("a square in the top right")[0][1] == (0, 2)
     assert rl_.claims("a square in the top")[0] == ({"shape": "square"}, (0, 1))
+    assert rl_.claims("The red shapes: a small circle in the top. A square in the center") == [
+        ({"color": "red", "size": "small", "shape": "circle"}, (0, 1)),
+        ({"shape": "square"}, (1, 1))]
     with pytest.raises(ValueError, match="metadata"):
         r(["q"], ["<think> x </think> y"])
     assert "listing" in rewards.REWARDS

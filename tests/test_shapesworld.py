@@ -244,6 +244,24 @@ def test_counted_vqa_cot_keeps_a_running_count_that_ends_at_the_answer():
     assert language.vqa_cot_style({"shapesworld": {"vqa_cot": "counted"}}) == "counted"
 
 
+def position_questions_against_factored(style: str, n: int = 400, seed: int = 50):
+    """(scene, question) for the position questions of `n` mixed questions written in `style`,
+    after checking that every question and answer is the factored one's, and every CoT of
+    another kind too (a style changes the position CoT only)."""
+    for i in range(n):
+        kind = ("position", "position", "count", "color", "exists")[i % 5]
+        s = sc.random_scene(np.random.default_rng(i), "test" if i % 2 else "train")
+        f = language.question(s, np.random.default_rng(seed + i), kind, style="factored")
+        q = language.question(s, np.random.default_rng(seed + i), kind, style=style)
+        assert (f["question"], f["answer"]) == (q["question"], q["answer"])
+        if kind != "position":
+            assert q["cot"] == f["cot"]
+            continue
+        assert language.extract_answer(language.cot_answer(q["cot"], q["answer"])) == q["answer"]
+        yield s, q
+    assert language.vqa_cot_style({"shapesworld": {"vqa_cot": style}}) == style
+
+
 def test_asked_last_vqa_cot_lists_the_asked_object_last():
     """'asked_last' asks what 'factored' asks; its position CoT lists every object of the scene
     once with its own cell (the others in cell order, the asked one last), then concludes with
@@ -251,15 +269,7 @@ def test_asked_last_vqa_cot_lists_the_asked_object_last():
     obj_re = re.compile(r"an? (small|large) (\w+) (circle|square|triangle) in the ([a-z ]+?)"
                         r"(?:,| and|\.)")
     seen_multi = 0
-    for i in range(400):
-        kind = ("position", "position", "count", "color", "exists")[i % 5]
-        s = sc.random_scene(np.random.default_rng(i), "test" if i % 2 else "train")
-        f = language.question(s, np.random.default_rng(50 + i), kind, style="factored")
-        a = language.question(s, np.random.default_rng(50 + i), kind, style="asked_last")
-        assert (f["question"], f["answer"]) == (a["question"], a["answer"])
-        if kind != "position":
-            assert a["cot"] == f["cot"]
-            continue
+    for s, a in position_questions_against_factored("asked_last"):
         listing, concl = a["cot"].split(". The ")
         listed = obj_re.findall(listing + ".")
         want = sorted((o.size, o.color, o.shape, sc.position_name(o.row, o.col))
@@ -270,11 +280,33 @@ def test_asked_last_vqa_cot_lists_the_asked_object_last():
         cells = [sc.position_name(o.row, o.col) for o in sorted(s.objects, key=lambda o: o.cell)]
         assert [x[3] for x in listed[:-1]] == [c for c in cells if c != a["answer"]]
         assert concl == f"{size} {color} {shape} is in the {a['answer']}."
-        assert language.extract_answer(language.cot_answer(a["cot"], a["answer"])) == a["answer"]
         seen_multi += len(s.objects) > 1 and listed != sorted(listed, key=lambda x: cells.index(
             x[3]))
     assert seen_multi > 10  # the order differs from the inventory's in many scenes
-    assert language.vqa_cot_style({"shapesworld": {"vqa_cot": "asked_last"}}) == "asked_last"
+
+
+def test_color_first_vqa_cot_writes_no_color_shape_pair():
+    """'color_first' asks what 'factored' asks; its position CoT lists exactly the scene's
+    objects of the asked color, by size, shape and cell in cell order, then concludes with the
+    asked object's size, shape and cell, the answer; it writes no color/shape pair (a test
+    scene's held-out pair is never written, even when the question names it)."""
+    entry_re = re.compile(r"an? (small|large) (circle|square|triangle) in the ([a-z ]+?)"
+                          r"(?:,| and|\.)")
+    pair_re = re.compile(r"\b(" + "|".join(sc.COLOR_NAMES) + r") (circle|square|triangle)")
+    seen_multi = 0
+    for s, c in position_questions_against_factored("color_first", seed=70):
+        size, color, shape = c["question"][len("Where is the "):-1].split()
+        head, concl = c["cot"].split(". The ")
+        assert head.startswith(f"The {color} shapes: "), c["cot"]
+        listed = entry_re.findall(head + ".")
+        want = [(o.size, o.shape, sc.position_name(o.row, o.col))
+                for o in sorted(s.objects, key=lambda o: o.cell) if o.color == color]
+        assert listed == want, c["cot"]
+        assert (size, shape, c["answer"]) in listed
+        assert concl == f"{size} {shape} is in the {c['answer']}."
+        assert pair_re.findall(c["cot"]) == [], c["cot"]
+        seen_multi += len(listed) > 1
+    assert seen_multi > 5  # scenes with two objects of the asked color
 
 
 def test_training_existence_questions_never_ask_about_held_out_pairs():
@@ -482,7 +514,9 @@ def test_filtered_vqa_cot_lists_only_the_counted_shapes():
 
 
 @pytest.mark.parametrize("name,style", [("sw_gpu_matched.py", "matched"),
-                                        ("sw_gpu_filtered.py", "filtered")])
+                                        ("sw_gpu_filtered.py", "filtered"),
+                                        ("sw_gpu_asked_last.py", "asked_last"),
+                                        ("sw_gpu_color_first.py", "color_first")])
 def test_cot_style_experiments_set_their_style_in_every_stage(tmp_path, name, style):
     """The experiment files load and switch the VQA CoT for all three stages (pretraining has no
     VQA rows, but the stages' data configs stay one run's), leaving the gpu default's readback

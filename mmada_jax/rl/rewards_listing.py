@@ -2,7 +2,7 @@
 
 ShapesWorld's worked VQA answers describe objects by cell before answering ("I see a small blue
 triangle in the top right.", "The colors: red in the center and blue in the bottom.", "The
-shape in the bottom right is blue."). Each clause that names a cell ("... in the <cell>") is a
+shape in the bottom right is blue.", "The red shapes: a small circle in the top."). Each clause that names a cell ("... in the <cell>") is a
 claim: an object sits in that cell with every size, color and shape word the clause puts before
 it ("shapes" and a bare "shape" claim only that an object is there). A completion earns
 `value` x the share of its claims that the scene (`metadata`, a `Scene` JSON string) makes true;
@@ -38,19 +38,24 @@ def _vocabulary() -> tuple[re.Pattern, dict[str, str]]:
 
 def claims(think: str) -> list[tuple[dict, tuple[int, int]]]:
     """Every (attributes, (row, col)) the text claims, one per clause naming a cell;
-    attributes maps 'size' / 'color' / 'shape' to the word the clause gives (any subset)."""
+    attributes maps 'size' / 'color' / 'shape' to the word the clause gives (any subset). A
+    sentence headed "The <color> shapes:" ('color_first' position answers) gives each of its
+    clauses that color."""
     cell_re, words = _vocabulary()
     out = []
-    for clause in re.split(r"[.,:;]|\band\b", think):
-        m = cell_re.search(clause)
-        if not m:
-            continue
-        attrs = {}
-        for w in re.findall(r"[a-z]+", clause[:m.start()].lower()):
-            kind = words.get(w)
-            if kind is not None:
-                attrs[kind] = w[:-1] if kind == "shape" and w.endswith("s") else w
-        out.append((attrs, sc.CELL_NAMES[m.group(1)]))
+    for sentence in think.split("."):
+        head = re.match(r"\s*the (\w+) shapes:", sentence.lower())
+        color = head.group(1) if head and words.get(head.group(1)) == "color" else None
+        for clause in re.split(r"[,:;]|\band\b", sentence):
+            m = cell_re.search(clause)
+            if not m:
+                continue
+            attrs = {} if color is None else {"color": color}
+            for w in re.findall(r"[a-z]+", clause[:m.start()].lower()):
+                kind = words.get(w)
+                if kind is not None:
+                    attrs[kind] = w[:-1] if kind == "shape" and w.endswith("s") else w
+            out.append((attrs, sc.CELL_NAMES[m.group(1)]))
     return out
 
 
