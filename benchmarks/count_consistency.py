@@ -15,10 +15,14 @@ Counting the blue shapes: there are 2.") and reports, over the counting question
   right_by_answer             'right/questions' per form and true count ('shape=2': "How many
                               circles" where there are two)
 
+A second line per file does the same for the position answers (`analyse_positions`, with
+their split by the test scene's held-out color/shape pair), a third splits the existence
+(POPE) answers by label and pair (`analyse_existence`).
+
     python benchmarks/count_consistency.py runs/sw_gpu/sft/eval/answers.jsonl --max_objects 4
 
-The scenes are regenerated from the eval's item generator (`evals.shapesworld_eval.vqa_items`,
-test split, seed 0 unless told), and each question is checked against its item.
+The scenes are regenerated from the eval's item generators (`evals.shapesworld_eval.vqa_items`,
+`pope_items`; test split, seed 0 unless told), and each question is checked against its item.
 """
 
 from __future__ import annotations
@@ -201,6 +205,24 @@ def analyse_positions(rows, items) -> dict:
                 seen_at_held_out=at_held / max(split[False][1], 1))
 
 
+def analyse_existence(rows, items) -> dict:
+    """POPE-style answers ("Is there a red triangle in the image?") as 'right/questions', split
+    by the true answer and by whether the pair asked about is a held-out one
+    (`scenes.HELD_OUT_COMBOS`, which no training text contains): 'yes_held' are questions about
+    the test scene's own held-out object (GPU runs 13 and 18 answered 20 and 18 of 72 right)."""
+    counts = {f"{label}_{pair}": [0, 0] for label in ("yes", "no") for pair in ("held", "seen")}
+    for r, it in zip(rows, items):
+        m = re.match(r"Is there an? (\w+) (\w+) in the image\?", it["question"])
+        if m is None:
+            raise ValueError(f"not an existence question: {it['question']!r}")
+        key = f"{it['label']}_{'held' if sc.is_held_out(*m.groups()) else 'seen'}"
+        right = r["correct"] if "correct" in r else (  # the eval's own verdict when stored
+            language.extract_answer(r["response"] or "") == it["label"])
+        counts[key][0] += bool(right)
+        counts[key][1] += 1
+    return {k: "%d/%d" % tuple(v) for k, v in counts.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("answers", nargs="+", help="answers.jsonl files (one eval each)")
@@ -218,6 +240,10 @@ def main():
         pos = analyse_positions(rows, items)
         print(path, "positions", json.dumps({k: round(v, 3) if isinstance(v, float) else v
                                              for k, v in pos.items()}))
+        pope = [r for r in read_jsonl(path) if r["task"] == "pope"]
+        if pope:
+            p_items = swe.pope_items(len(pope), a.split, a.seed, max_objects=a.max_objects)
+            print(path, "existence", json.dumps(analyse_existence(pope, p_items)))
 
 
 if __name__ == "__main__":

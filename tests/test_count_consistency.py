@@ -238,3 +238,22 @@ def test_position_split_by_held_out_pair():
     assert bad["asked_seen"] == f"0/{n_seen}" and bad["seen_at_held_out"] == 1.0
     assert bad["asked_held_out"] == f"{n_held}/{n_held}"
     assert abs(bad["accuracy"] - (len(pos) - n_seen) / len(pos)) < 1e-9
+
+
+def test_existence_split_by_label_and_held_out_pair():
+    """analyse_existence: always answering "yes" gets every yes-question right and no no-question;
+    the split by pair matches a count from the questions' own words; the eval's stored verdict
+    wins over the response."""
+    items = swe.pope_items(120, "test", 3, max_objects=4)
+    held = sum(tuple(it["question"].split()[-5:-3]) in sc.HELD_OUT_COMBOS and it["label"] == "yes"
+               for it in items)
+    n_yes = sum(it["label"] == "yes" for it in items)
+    assert 0 < held < n_yes
+    rows = [dict(task="pope", response=language.cot_answer("x", "yes")) for _ in items]
+    got = cc.analyse_existence(rows, items)
+    assert got["yes_held"] == f"{held}/{held}"
+    assert got["yes_seen"] == f"{n_yes - held}/{n_yes - held}"
+    assert got["no_held"].startswith("0/") and got["no_seen"].startswith("0/")
+    assert sum(int(v.split("/")[1]) for v in got.values()) == len(items)
+    flipped = cc.analyse_existence([dict(r, correct=False) for r in rows], items)
+    assert all(v.startswith("0/") for v in flipped.values())

@@ -244,21 +244,21 @@ def test_counted_vqa_cot_keeps_a_running_count_that_ends_at_the_answer():
     assert language.vqa_cot_style({"shapesworld": {"vqa_cot": "counted"}}) == "counted"
 
 
-def position_questions_against_factored(style: str, n: int = 400, seed: int = 50):
-    """(scene, question) for the position questions of `n` mixed questions written in `style`,
-    after checking that every question and answer is the factored one's, and every CoT of
-    another kind too (a style changes the position CoT only)."""
+def questions_against_factored(style: str, changed=("position",), n: int = 400, seed: int = 50):
+    """(scene, factored question, `style`'s question) for the questions of the kinds in
+    `changed` among `n` mixed questions, after checking that every question and answer is the
+    factored one's, and every CoT of another kind too."""
     for i in range(n):
         kind = ("position", "position", "count", "color", "exists")[i % 5]
         s = sc.random_scene(np.random.default_rng(i), "test" if i % 2 else "train")
         f = language.question(s, np.random.default_rng(seed + i), kind, style="factored")
         q = language.question(s, np.random.default_rng(seed + i), kind, style=style)
         assert (f["question"], f["answer"]) == (q["question"], q["answer"])
-        if kind != "position":
+        if kind not in changed:
             assert q["cot"] == f["cot"]
             continue
         assert language.extract_answer(language.cot_answer(q["cot"], q["answer"])) == q["answer"]
-        yield s, q
+        yield s, f, q
     assert language.vqa_cot_style({"shapesworld": {"vqa_cot": style}}) == style
 
 
@@ -269,7 +269,7 @@ def test_asked_last_vqa_cot_lists_the_asked_object_last():
     obj_re = re.compile(r"an? (small|large) (\w+) (circle|square|triangle) in the ([a-z ]+?)"
                         r"(?:,| and|\.)")
     seen_multi = 0
-    for s, a in position_questions_against_factored("asked_last"):
+    for s, _, a in questions_against_factored("asked_last"):
         listing, concl = a["cot"].split(". The ")
         listed = obj_re.findall(listing + ".")
         want = sorted((o.size, o.color, o.shape, sc.position_name(o.row, o.col))
@@ -286,15 +286,22 @@ def test_asked_last_vqa_cot_lists_the_asked_object_last():
 
 
 def test_color_first_vqa_cot_writes_no_color_shape_pair():
-    """'color_first' asks what 'factored' asks; its position CoT lists exactly the scene's
+    """'color_first' asks what 'factored' asks. Its position CoT lists exactly the scene's
     objects of the asked color, by size, shape and cell in cell order, then concludes with the
-    asked object's size, shape and cell, the answer; it writes no color/shape pair (a test
-    scene's held-out pair is never written, even when the question names it)."""
+    asked object's size, shape and cell, the answer; its existence CoT is the factored one
+    without the inventory. Neither writes a color/shape pair (a test scene's held-out pair is
+    never written, even when the question names it)."""
     entry_re = re.compile(r"an? (small|large) (circle|square|triangle) in the ([a-z ]+?)"
                           r"(?:,| and|\.)")
     pair_re = re.compile(r"\b(" + "|".join(sc.COLOR_NAMES) + r") (circle|square|triangle)")
-    seen_multi = 0
-    for s, c in position_questions_against_factored("color_first", seed=70):
+    seen_multi, exists = 0, 0
+    for s, f, c in questions_against_factored("color_first", ("position", "exists"), seed=70):
+        assert pair_re.findall(c["cot"]) == [], c["cot"]
+        if c["kind"] == "exists":
+            head, rest = f["cot"].split(". The ", 1)
+            assert head.startswith("I see ") and c["cot"] == "The " + rest
+            exists += 1
+            continue
         size, color, shape = c["question"][len("Where is the "):-1].split()
         head, concl = c["cot"].split(". The ")
         assert head.startswith(f"The {color} shapes: "), c["cot"]
@@ -304,9 +311,8 @@ def test_color_first_vqa_cot_writes_no_color_shape_pair():
         assert listed == want, c["cot"]
         assert (size, shape, c["answer"]) in listed
         assert concl == f"{size} {shape} is in the {c['answer']}."
-        assert pair_re.findall(c["cot"]) == [], c["cot"]
         seen_multi += len(listed) > 1
-    assert seen_multi > 5  # scenes with two objects of the asked color
+    assert seen_multi > 5 and exists > 50  # scenes with two objects of the asked color
 
 
 def test_training_existence_questions_never_ask_about_held_out_pairs():

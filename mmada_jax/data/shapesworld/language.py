@@ -10,7 +10,6 @@ import numpy as np
 from mmada_jax.data.shapesworld import captions
 from mmada_jax.data.shapesworld import scenes as sc
 from mmada_jax.data.shapesworld import vqa_cot
-from mmada_jax.data.shapesworld.vqa_cot import by_cell, inventory, join_phrases
 
 # the registered worked-answer styles (a live view: styles registered later appear here too)
 VQA_COT_STYLES = vqa_cot.VQA_COTS
@@ -76,7 +75,7 @@ def caption_style(data_cfg) -> str:
 def vqa_cot_style(data_cfg) -> str:
     """`config.data.shapesworld.vqa_cot`, checked against the registered styles
     (`vqa_cot.py`): 'inventory' (the default here), 'factored', 'counted', 'matched',
-    'filtered', 'asked_last'."""
+    'filtered', 'asked_last', 'color_first'."""
     sw = data_cfg.get("shapesworld", {}) if data_cfg is not None else {}
     style = str(sw.get("vqa_cot", "inventory"))
     if style not in VQA_COT_STYLES:
@@ -127,10 +126,10 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
     """A question about the scene: {kind, question, cot, answer}. `answer` is the short final
     answer; the assistant text is `<think> {cot} </think> {answer}` (see `cot_answer`).
 
-    `style` names a registered worked-answer style (`vqa_cot.py`): it writes counting, color and
-    position answers; position answers start from an inventory in every style and existence
-    answers from the inventory ("I see a large blue circle in the ..."). Styles draw nothing, so
-    every style asks the same questions with the same answers.
+    `style` names a registered worked-answer style (`vqa_cot.py`): it writes counting, color,
+    position and existence answers (the last two start from an inventory, "I see a large blue
+    circle in the ...", in every style but 'color_first'). Styles draw nothing, so every style
+    asks the same questions with the same answers.
 
     avoid_pairs: (color, shape) pairs never asked about in a negative existence question. The
     training split passes `scenes.HELD_OUT_COMBOS`: those pairs are absent from every training
@@ -150,7 +149,6 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
     kind = kind or _pick_weighted(rng, QUESTION_KINDS,
                                   check_weights(kind_weights, QUESTION_KINDS, "kind_weights"))
     objs = list(scene.objects)
-    inv = inventory(objs)
     if kind == "count":
         attr = _pick_weighted(rng, COUNT_TARGETS,
                               check_weights(count_weights, COUNT_TARGETS, "count_weights"))
@@ -196,12 +194,8 @@ def question(scene: sc.Scene, rng: np.random.Generator, kind: str | None = None,
             color, shape = _pick(rng, near or absent)
         yes = (color, shape) in present
         q = f"Is there a {color} {shape} in the image?"
-        # narrow down by color first (as counting does), then look for the shape among those
-        same = [f"a {o.size} {o.shape}" for o in by_cell(objs) if o.color == color]
-        cot = (f"{inv} The {color} shapes: {join_phrases(same) if same else 'none'}. "
-               + (f"One of them is a {shape}, so yes." if yes else
-                  f"None of them is a {shape}, so no."))
-        return dict(kind=kind, question=q, cot=cot, answer="yes" if yes else "no")
+        return dict(kind=kind, question=q, cot=cot_style.exists_cot(objs, color, shape, yes),
+                    answer="yes" if yes else "no")
     if kind == "caption":
         q = _pick(rng, ("Describe the image.", "What is in this picture?",
                         "Write a caption for this image."))
