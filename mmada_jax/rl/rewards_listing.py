@@ -2,9 +2,10 @@
 
 ShapesWorld's worked VQA answers describe objects by cell before answering ("I see a small blue
 triangle in the top right.", "The colors: red in the center and blue in the bottom.", "The
-shape in the bottom right is blue.", "The red shapes: a small circle in the top."). Each clause that names a cell ("... in the <cell>") is a
-claim: an object sits in that cell with every size, color and shape word the clause puts before
-it ("shapes" and a bare "shape" claim only that an object is there). A completion earns
+shape in the bottom right is blue.", "The red shapes: a small circle in the top."). Each clause
+that names a cell ("... in the <cell>") is a claim: an object sits in that cell with every
+size, color and shape word the clause puts before it, and the color of a "The <color> shapes:"
+heading ("shapes" and a bare "shape" claim only that an object is there). A completion earns
 `value` x the share of its claims that the scene (`metadata`, a `Scene` JSON string) makes true;
 nothing for a badly formatted completion or one without claims.
 

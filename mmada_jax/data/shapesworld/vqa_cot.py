@@ -244,21 +244,21 @@ def same_color(objs, color: str) -> str:
 
 @register_vqa_cot("color_first")
 class ColorFirstCot(FactoredCot):
-    """Factored, and position and existence answers start from the shapes of the asked color,
-    named by size and shape, not from the inventory: no answer writes a color/shape pair.
-    Position: "The purple shapes: a small circle in the middle right and a large square in the
-    top. The small circle is in the middle right."; existence: "The red shapes: a small
-    circle. None of them is a square, so no.".
+    """Factored, and position and existence answers start from the shapes of the asked color, named
+    by size and shape, not from the inventory: no answer writes a color/shape pair. Position:
+    "The purple shapes: a small circle in the middle right and a large square in the top. The
+    small circle is in the middle right."; existence: "The red shapes: a small circle. None of
+    them is a square, so no.".
 
     Every test scene holds a color/shape pair that no training text contains. A full inventory
     has to write that pair, and so does a conclusion naming a held-out object asked about. GPU
-    runs whose position accuracy collapsed do neither: they write the *asked* object's name in
-    the held-out object's cell (run 20: asked about a training pair in scenes of 2-4 objects,
-    30 of 74 right, 26 of them answered with the held-out object's cell) and, asked about the
-    held-out pair, conclude with a pair they have seen ("Where is the small purple triangle?"
-    ... "The small purple circle is in the top right."; run 19: 8 of 26 right;
-    `benchmarks/count_consistency.py`). Existence questions about a held-out pair present in
-    the scene are answered "yes" 18-70 of 72 times in runs 10-20, those about other present pairs
+    runs whose position accuracy collapsed write it in neither: they put the *asked* object's
+    name in the held-out object's cell (run 20: asked about a training pair in scenes of 2-4
+    objects, 30 of 74 right, 26 of them answered with the held-out object's cell) and, asked
+    about the held-out pair, conclude with a pair they have seen ("Where is the small purple
+    triangle?" ... "The small purple circle is in the top right."; run 19: 8 of 26 right;
+    `benchmarks/count_consistency.py`). Existence questions about a held-out pair present in the
+    scene are answered "yes" 18-70 of 72 times in runs 10-20, those about other present pairs
     47-56 of 56 (`count_consistency.py`, existence)."""
 
     def position_cot(self, objs, o):
