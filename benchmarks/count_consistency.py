@@ -16,8 +16,9 @@ Counting the blue shapes: there are 2.") and reports, over the counting question
                               circles" where there are two)
 
 A second line per file does the same for the position answers (`analyse_positions`, with
-their split by the test scene's held-out color/shape pair), a third splits the existence
-(POPE) answers by label and pair (`analyse_existence`).
+their split by the test scene's held-out color/shape pair), a third splits the color answers
+by pair and lists the wrong ones (`analyse_colors`), a fourth splits the existence (POPE)
+answers by label and pair (`analyse_existence`).
 
     python benchmarks/count_consistency.py runs/sw_gpu/sft/eval/answers.jsonl --max_objects 4
 
@@ -223,6 +224,32 @@ def analyse_existence(rows, items) -> dict:
     return {k: "%d/%d" % tuple(v) for k, v in counts.items()}
 
 
+def analyse_colors(rows, items) -> dict:
+    """Color answers ("What color is the shape in the top left?") as 'right/questions', split by
+    whether the shape asked about is the test scene's held-out color/shape pair, and the wrong
+    answers as 'true color shape -> answer': counts (GPU run 20: every wrong one was a held-out
+    pair, a red triangle called orange 9 times and a purple triangle blue 3 times)."""
+    split = {"held": [0, 0], "seen": [0, 0]}
+    wrong = {}
+    for r, it in zip(rows, items):
+        m = re.match(r"What color is the shape in the (" + _POS + r")\?", it["question"])
+        if m is None:
+            raise ValueError(f"not a color question: {it['question']!r}")
+        objs = sc.Scene.from_json(it["scene"]).objects
+        o = next(o for o in objs if sc.position_name(o.row, o.col) == m.group(1))
+        answer = language.extract_answer(r["response"] or "")
+        key = "held" if sc.is_held_out(o.color, o.shape) else "seen"
+        split[key][0] += answer == it["answer"]
+        split[key][1] += 1
+        if answer != it["answer"]:
+            shown = answer if answer in sc.COLOR_NAMES else "(not a color)"
+            name = f"{o.color} {o.shape} -> {shown}"
+            wrong[name] = wrong.get(name, 0) + 1
+    return dict(asked_held_out="%d/%d" % tuple(split["held"]),
+                asked_seen="%d/%d" % tuple(split["seen"]),
+                wrong=dict(sorted(wrong.items(), key=lambda kv: -kv[1])))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("answers", nargs="+", help="answers.jsonl files (one eval each)")
@@ -240,6 +267,9 @@ def main():
         pos = analyse_positions(rows, items)
         print(path, "positions", json.dumps({k: round(v, 3) if isinstance(v, float) else v
                                              for k, v in pos.items()}))
+        colors = [(r, it) for r, it in zip(rows, items) if it["kind"] == "color"]
+        if colors:
+            print(path, "colors", json.dumps(analyse_colors(*zip(*colors))))
         pope = [r for r in read_jsonl(path) if r["task"] == "pope"]
         if pope:
             p_items = swe.pope_items(len(pope), a.split, a.seed, max_objects=a.max_objects)

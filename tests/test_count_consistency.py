@@ -257,3 +257,40 @@ def test_existence_split_by_label_and_held_out_pair():
     assert sum(int(v.split("/")[1]) for v in got.values()) == len(items)
     flipped = cc.analyse_existence([dict(r, correct=False) for r in rows], items)
     assert all(v.startswith("0/") for v in flipped.values())
+
+
+def test_color_split_and_confusions():
+    """analyse_colors: true answers are all right, split by whether the asked shape is the held-out
+    pair; answering every held-out shape's color with a fixed wrong color counts exactly those
+    questions as wrong, named 'color shape -> answer'; a malformed answer is '(not a color)'."""
+    items = [it for it in swe.vqa_items(240, "test", 7, max_objects=4) if it["kind"] == "color"]
+
+    def asked(it):
+        cell = it["question"][len("What color is the shape in the "):-1]
+        return next(o for o in sc.Scene.from_json(it["scene"]).objects
+                    if sc.position_name(o.row, o.col) == cell)
+    held = [it for it in items if sc.is_held_out(asked(it).color, asked(it).shape)]
+    assert 0 < len(held) < len(items)
+
+    def rows(answer):
+        return [dict(response=language.cot_answer("x", answer(it))) for it in items]
+    ok = cc.analyse_colors(rows(lambda it: it["answer"]), items)
+    n_seen = len(items) - len(held)
+    assert ok == dict(asked_held_out=f"{len(held)}/{len(held)}",
+                      asked_seen=f"{n_seen}/{n_seen}", wrong={})
+
+    def wrong_color(it):
+        o = asked(it)
+        if not sc.is_held_out(o.color, o.shape):
+            return it["answer"]
+        return "white" if o.color != "white" else "green"
+    bad = cc.analyse_colors(rows(wrong_color), items)
+    assert bad["asked_held_out"] == f"0/{len(held)}" and bad["asked_seen"] == f"{n_seen}/{n_seen}"
+    want = {}
+    for it in held:
+        k = f"{asked(it).color} {asked(it).shape} -> white"
+        want[k] = want.get(k, 0) + 1
+    assert bad["wrong"] == want
+    junk = cc.analyse_colors([dict(response="no think block")] * len(items), items)
+    assert sum(junk["wrong"].values()) == len(items)
+    assert all(k.endswith("-> (not a color)") for k in junk["wrong"])
