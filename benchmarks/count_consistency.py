@@ -14,6 +14,9 @@ Counting the blue shapes: there are 2.") and reports, over the counting question
                               ("How many red shapes"), 'shape' ("How many circles")
   right_by_answer             'right/questions' per form and true count ('shape=2': "How many
                               circles" where there are two)
+  right_by_held_out           'right/questions' per form, split by whether the objects counted
+                              include the test scene's held-out color/shape pair ('color:held':
+                              "How many red shapes" with the held-out red triangle in the scene)
 
 A second line per file does the same for the position answers (`analyse_positions`, with
 their split by the test scene's held-out color/shape pair), a third splits the color answers
@@ -99,6 +102,7 @@ def truth(scene: sc.Scene, attr: str) -> list[tuple[str | None, str]]:
 def analyse(rows, items) -> dict:
     n = right = lst_ok = follows = rl_wc = parsed = too_long = 0
     by_target, by_answer = {}, {}  # attr / 'attr=answer' -> [questions, right]
+    by_held = {}  # 'attr:held' / 'attr:seen' -> [questions, right]
     for r, it in zip(rows, items):
         if it["kind"] != "count":
             continue
@@ -111,7 +115,11 @@ def analyse(rows, items) -> dict:
         lst = listing(response, attr)
         n += 1
         right += final == it["answer"]
-        for key, table in ((attr, by_target), (f"{attr}={it['answer']}", by_answer)):
+        counted_held = any(sc.is_held_out(o.color, o.shape) and (
+            attr == "all" or getattr(o, attr) == value)
+            for o in sc.Scene.from_json(it["scene"]).objects)
+        for key, table in ((attr, by_target), (f"{attr}={it['answer']}", by_answer),
+                           (f"{attr}:{'held' if counted_held else 'seen'}", by_held)):
             tally = table.setdefault(key, [0, 0])
             tally[0] += 1
             tally[1] += final == it["answer"]
@@ -135,7 +143,8 @@ def analyse(rows, items) -> dict:
                 listing_right=lst_ok / max(parsed, 1), follows=follows / max(parsed, 1),
                 right_listing_wrong_count=rl_wc, listing_too_long=too_long,
                 accuracy_by_target={a: k / q for a, (q, k) in sorted(by_target.items())},
-                right_by_answer={a: f"{k}/{q}" for a, (q, k) in sorted(by_answer.items())})
+                right_by_answer={a: f"{k}/{q}" for a, (q, k) in sorted(by_answer.items())},
+                right_by_held_out={a: f"{k}/{q}" for a, (q, k) in sorted(by_held.items())})
 
 
 def inventory_entries(response: str) -> list[tuple[str, str, str, str]]:

@@ -61,6 +61,17 @@ def test_count_consistency_on_hand_made_answers():
     assert sum(int(v.split("/")[1]) for v in per_answer.values()) == len(counts)
     assert all(k.split("=")[0] in forms and v.split("/")[0] == v.split("/")[1]
                for k, v in per_answer.items())
+    by_held = right["right_by_held_out"]  # split by whether a held-out object is counted
+    want_held = {}
+    for it in counts:
+        attr, value = cc.target(it["question"])
+        held = any(sc.is_held_out(o.color, o.shape) and (attr == "all" or
+                                                           getattr(o, attr) == value)
+                   for o in sc.Scene.from_json(it["scene"]).objects)
+        key = f"{attr}:{'held' if held else 'seen'}"
+        want_held[key] = want_held.get(key, 0) + 1
+    assert by_held == {k: f"{n}/{n}" for k, n in sorted(want_held.items())}
+    assert any(k.endswith(":held") for k in by_held) and any(k.endswith(":seen") for k in by_held)
 
     def repeat_last(q):  # a listing of several entries writes its last one twice
         head, rest = q["cot"].split(". ", 1)
@@ -77,6 +88,7 @@ def test_count_consistency_on_hand_made_answers():
         return language.cot_answer(q["cot"].replace(f" {q['answer']}.", f" {wrong}."), wrong)
     bad = cc.analyse(rows(off_by_one), items)
     assert all(v.startswith("0/") for v in bad["right_by_answer"].values())
+    assert all(v.startswith("0/") for v in bad["right_by_held_out"].values())
     assert bad["accuracy"] == bad["follows"] == 0.0 and bad["listing_right"] == 1.0
     assert bad["right_listing_wrong_count"] == len(counts)
 
