@@ -115,9 +115,9 @@ def analyse(rows, items) -> dict:
         lst = listing(response, attr)
         n += 1
         right += final == it["answer"]
+        scene = sc.Scene.from_json(it["scene"])
         counted_held = any(sc.is_held_out(o.color, o.shape) and (
-            attr == "all" or getattr(o, attr) == value)
-            for o in sc.Scene.from_json(it["scene"]).objects)
+            attr == "all" or getattr(o, attr) == value) for o in scene.objects)
         for key, table in ((attr, by_target), (f"{attr}={it['answer']}", by_answer),
                            (f"{attr}:{'held' if counted_held else 'seen'}", by_held)):
             tally = table.setdefault(key, [0, 0])
@@ -129,7 +129,7 @@ def analyse(rows, items) -> dict:
         filtered = attr != "all" and is_filtered(response)
         # a filtered listing is the count's own list: its length is the count it implies
         implied = len(lst) if attr == "all" or filtered else sum(v == value for v, _ in lst)
-        true_lst = truth(sc.Scene.from_json(it["scene"]), attr)
+        true_lst = truth(scene, attr)
         if filtered:  # only the counted objects, named as asked
             true_lst = [t for t in true_lst if t[0] == value]
         ok = sorted(lst, key=str) == sorted(true_lst, key=str)
