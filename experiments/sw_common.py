@@ -183,8 +183,14 @@ def sw_config(stage: str, variant: str = "cpu"):
     # scene's held-out color/shape pair (never written in training) is then not one the model
     # has to write (position and existence questions name the pair and keep the inventory).
     # 'counted' (a running count in counting listings) measured worse on the GPU: counting
-    # 0.87 -> 0.77, the model leaving out the marks (BENCHMARKS.md)
-    d.shapesworld.vqa_cot = "factored"
+    # 0.87 -> 0.77, the model leaving out the marks (BENCHMARKS.md).
+    # gpu: 'color_first', whose position and existence answers write no pair either ("The white
+    # shapes: a large square in the top right. The large square is in the top right."). With
+    # the inventory, position collapsed in 7 of 11 GPU runs (0.52-0.82: the asked object's name
+    # written in the held-out object's cell); GPU run 21 with it: position 0.91, VQA 0.909, the
+    # asked object answered with the held-out object's cell 5% of the time (collapsed runs
+    # 11-35%). cpu: 'factored'; there 'color_first' measured 0.456 against 0.487 (p 0.24)
+    d.shapesworld.vqa_cot = "color_first" if variant == "gpu" else "factored"
     # plain-text documents (the pre-training corpus) share rows; a chat never ends at a segment
     # boundary (mmada_jax/data/batching.py): it keeps its own eos-padded row, or on cpu, where a
     # reasoning chat (prompt + CoT + answer) is 48-55 tokens, it is eos-padded to 56 and two share

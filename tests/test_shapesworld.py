@@ -516,7 +516,7 @@ def test_filtered_vqa_cot_lists_only_the_counted_shapes():
 @pytest.mark.parametrize("name,style", [("sw_gpu_matched.py", "matched"),
                                         ("sw_gpu_filtered.py", "filtered"),
                                         ("sw_gpu_asked_last.py", "asked_last"),
-                                        ("sw_gpu_color_first.py", "color_first")])
+                                        ("sw_gpu_inventory_positions.py", "factored")])
 def test_cot_style_experiments_set_their_style_in_every_stage(tmp_path, name, style):
     """The experiment files load and switch the VQA CoT for all three stages (pretraining has no
     VQA rows, but the stages' data configs stay one run's), leaving the gpu default's readback
@@ -673,7 +673,7 @@ def test_question_weights_reject_bad_config_by_name():
 
 def test_gpu_default_weights_fine_tuning_questions_and_counts_experiment_varies_them(tmp_path):
     """The gpu variant weights the SFT and UniGRPO stages' VQA questions (count-heavy, runs 12
-    and 14), keeps its CoT and readback rows, and its components draw with those weights; the
+    and 14), writes 'color_first' CoTs (the cpu variant 'factored'), keeps its readback rows, and its components draw with those weights; the
     cpu variant stays uniform; `sw_gpu_counts.py` names the default, 'position' and 'uniform'."""
     import os
     from mmada_jax import demo
@@ -690,8 +690,11 @@ def test_gpu_default_weights_fine_tuning_questions_and_counts_experiment_varies_
     for stage in ("sft", "grpo"):
         kinds, targets = language.question_weights(cfgs[stage].data)
         assert kinds["count"] == 0.4 and kinds["position"] == 0.15 and targets["shape"] == 0.45
-        assert language.vqa_cot_style(cfgs[stage].data) == "factored"
+        assert language.vqa_cot_style(cfgs[stage].data) == "color_first"
     assert cfgs["sft"].data.readback_prob == 0.25
+    cpu = demo.demo_config("cpu")
+    assert language.vqa_cot_style(
+        demo._stage_config("sft", "cpu", str(tmp_path), cpu).data) == "factored"
     comp = pipeline.make_component("sw_vqa", {"task": "vqa"}, cfgs["sft"].data)
     assert comp.vqa_kind_weights == language.question_weights(cfgs["sft"].data)[0]
     assert comp.vqa_count_weights["shape"] == 0.45
