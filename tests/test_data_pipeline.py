@@ -435,6 +435,14 @@ def test_sw_gpu_readback_experiment_turns_readback_on_for_sft(tmp_path):
     gpu = {s: demo._stage_config(s, "gpu", str(tmp_path)) for s in demo.STAGES}  # the default
     assert [gpu[s].data.readback_prob for s in demo.STAGES] == [0.0, 0.25, 0.25]
     assert demo._stage_config("sft", "cpu", str(tmp_path)).data.readback_prob == 0.0
+    path = os.path.join(demo.EXPERIMENTS, "sw_gpu_readback.py")
+    half = {s: demo._stage_config(s, "gpu", str(tmp_path), load_config_file(path, "0.5")).data
+            for s in demo.STAGES}
+    assert [half[s].readback_prob for s in demo.STAGES] == [0.0, 0.5, 0.5]
+    assert half["sft"].shapesworld.vqa_cot == "color_first"  # the rest of the gpu default
+    for bad, msg in (("half", "not a number"), ("1.5", "outside")):
+        with pytest.raises(ValueError, match=msg):
+            load_config_file(path, bad)
     dc = load_config_file(os.path.join(demo.EXPERIMENTS, "sw_gpu_readback_sentence.py"))
     sft = demo._stage_config("sft", dc.variant, str(tmp_path), dc).data
     assert (sft.readback_prob, sft.readback_cut, sft.readback_min_prefix) == (
