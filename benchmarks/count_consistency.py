@@ -267,7 +267,8 @@ def main():
     ap.add_argument("--split", default="test")
     a = ap.parse_args()
     for path in a.answers:
-        rows = [r for r in read_jsonl(path) if r["task"] == "vqa"]
+        every = read_jsonl(path)
+        rows = [r for r in every if r["task"] == "vqa"]
         items = swe.vqa_items(len(rows), a.split, a.seed, max_objects=a.max_objects)
         res = analyse(rows, items)
         res["accuracy_by_target"] = {a: round(v, 3) for a, v in res["accuracy_by_target"].items()}
@@ -279,7 +280,7 @@ def main():
         colors = [(r, it) for r, it in zip(rows, items) if it["kind"] == "color"]
         if colors:
             print(path, "colors", json.dumps(analyse_colors(*zip(*colors))))
-        pope = [r for r in read_jsonl(path) if r["task"] == "pope"]
+        pope = [r for r in every if r["task"] == "pope"]
         if pope:
             p_items = swe.pope_items(len(pope), a.split, a.seed, max_objects=a.max_objects)
             print(path, "existence", json.dumps(analyse_existence(pope, p_items)))

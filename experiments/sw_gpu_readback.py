@@ -17,11 +17,10 @@ listing, so a larger share is the next thing to try for counting.
 
 def get_config(arg=None):
     from mmada_jax.demo import demo_config
-    prob = 0.25 if arg in (None, "") else _share(arg)
     c = demo_config("gpu")
-    c.stage_overrides.sft = f"data.readback_prob={prob}"
+    c.stage_overrides.sft = "data.readback_prob=0.25"
     if arg not in (None, ""):
-        c.stage_overrides.grpo = f"data.readback_prob={prob}"
+        c.stage_overrides.sft = c.stage_overrides.grpo = f"data.readback_prob={_share(arg)}"
     return c
 
 

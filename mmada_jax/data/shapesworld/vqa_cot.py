@@ -145,8 +145,7 @@ class VqaCot:
 
 def narrowed(objs, color: str, shape: str, yes: bool) -> str:
     """"The red shapes: a small circle. None of them is a square, so no."."""
-    same = [f"a {o.size} {o.shape}" for o in by_cell(objs) if o.color == color]
-    return (f"The {color} shapes: {join_phrases(same) if same else 'none'}. "
+    return (f"{same_color(objs, color, cells=False)} "
             + (f"One of them is a {shape}, so yes." if yes else
                f"None of them is a {shape}, so no."))
 
@@ -235,10 +234,12 @@ class AskedLastCot(FactoredCot):
         return "I see " + join_phrases([describe(x) for x in others + [o]]) + f". {conclusion(o)}"
 
 
-def same_color(objs, color: str) -> str:
+def same_color(objs, color: str, cells: bool = True) -> str:
     """"The purple shapes: a small circle in the middle right and a large square in the top."
-    (cell order; every object of `color`, named without it)."""
-    sel = [f"a {x.size} {x.shape} in {where(x)}" for x in by_cell(objs) if x.color == color]
+    (cell order; every object of `color`, named without it; `cells=False`: sizes and shapes
+    only, "The purple shapes: a small circle and a large square.")."""
+    sel = [f"a {x.size} {x.shape}" + (f" in {where(x)}" if cells else "")
+           for x in by_cell(objs) if x.color == color]
     return f"The {color} shapes: {join_phrases(sel) if sel else 'none'}."
 
 
