@@ -49,7 +49,7 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     c.variant = variant
     c.stages = ",".join(STAGES)
     # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores, with
-    # the UniGRPO stage's held-out reward eval (~45 s on cpu, `rl.heldout_chunks`) after it
+    # the UniGRPO stage's held-out reward eval (~100 s on cpu, `rl.heldout_chunks`) after it
     c.budget = ml_collections.ConfigDict(dict(
         image_tokenizer=150.0 if cpu else 1800.0, pretrain=290.0 if cpu else 3 * 3600.0,
         sft=520.0 if cpu else 3600.0, grpo=180.0 if cpu else 3600.0))

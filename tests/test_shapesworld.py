@@ -751,3 +751,19 @@ def test_cpu_demo_configs_bind_images_and_gpu_configs_keep_the_release_setup(tmp
     assert cpu["pretrain"].tasks.t2i.coeff == 3.0 and cpu["sft"].tasks.t2i.coeff == 1.0
     assert cpu["sft"].tasks.r2i.schedule == "half_full" and gpu["sft"].tasks.r2i.schedule == "cosine"
     assert cpu["grpo"].rl.tasks.t2i.prompts > 0
+
+
+def test_every_variant_heldout_reward_eval_names_its_own_tasks(tmp_path):
+    """The UniGRPO stage's held-out reward eval is valid for each demo variant's tasks (the
+    trainer checks it at start; a bad name would otherwise fail a 20-minute demo at its end), and
+    the cpu demo's covers 256 reasoning prompts: 64 could not resolve the stage's gain on v38."""
+    from mmada_jax import demo
+    from mmada_jax.rl.heldout import check_heldout_config, heldout_tasks
+    for variant in ("ci", "cpu", "gpu"):
+        rl = demo._stage_config("grpo", variant, str(tmp_path), demo.demo_config(variant)).rl
+        tasks = [t for t, c in rl.tasks.items() if int(c.prompts) > 0]
+        check_heldout_config(rl, tasks)
+        assert int(rl.heldout_chunks) > 0
+        if variant == "cpu":
+            assert heldout_tasks(rl, tasks) == ["reasoning"]
+            assert int(rl.heldout_chunks) * int(rl.tasks.reasoning.prompts) == 256
