@@ -164,7 +164,10 @@ def write_demo_report(workdir: str, stages: Sequence[str], results: dict, times:
               "parser and scored per tag (overall = mean of tags). WISE-style: knowledge prompts "
               "('a small tomato ...') on items never drawn in training, drawn directly (t2i) or "
               "after reasoning (r2i).", ""]
-    lines += stage_deltas(stages, results) + [""]
+    lines += stage_deltas(stages, results)
+    if "grpo" in stages:
+        lines += heldout_delta_lines(_load(os.path.join(workdir, "grpo", "heldout_rewards.json")))
+    lines += [""]
     lines += paired_lines(workdir, stages) + [""]
     tok = meta.get("tokenizer_eval") or {}
     if tok:
@@ -247,6 +250,22 @@ def stage_deltas(stages, results) -> list[str]:
     return out
 
 
+def heldout_delta_lines(heldout: dict) -> list[str]:
+    """One line beside the targeted metrics: UniGRPO's objective on held-out prompts per task
+    (`rl/heldout.py`), i.e. its mean reward and the accuracy of the answers as the policy
+    samples them (pass@1 at the rollout temperature), SFT -> UniGRPO, with the sign test."""
+    comp = heldout.get("compare") or {}
+    parts = [f"{t} reward {c['before']:.3f} -> {c['after']:.3f} ({c['after'] - c['before']:+.3f}), "
+             f"sampled accuracy {c['pass_before']:.3f} -> {c['pass_after']:.3f} "
+             f"({c['pass_after'] - c['pass_before']:+.3f}); {c['prompts']} prompts x "
+             f"{c['samples']}: {c['up']} up / {c['down']} down, p {c['p']:.2g}"
+             for t, c in comp.items()]
+    if not parts:
+        return []
+    return ["- **grpo vs sft, its objective on held-out prompts** (test split, sampled as the "
+            "rollouts are; greedy accuracy is in the lines above): " + "; ".join(parts)]
+
+
 def paired_lines(workdir: str, stages: Sequence[str],
                  tasks: Sequence[str] = ("reasoning", "vqa", "pope")) -> list[str]:
     """Per stage, its answers against the previous stage's on the same test items
@@ -278,8 +297,8 @@ def heldout_reward_lines(heldout: dict) -> list[str]:
              "the SFT policy and the trained one on the same prompts with the same sampling "
              "keys; up / down: prompts whose mean reward rose / fell, p: exact two-sided sign "
              "test on them):", "",
-             "| task | prompts x samples | reward: SFT -> UniGRPO | pass rate | prompts up / "
-             "down | p |", "|---|---|---|---|---|---|"]
+             "| task | prompts x samples | reward: SFT -> UniGRPO | pass rate (sampled "
+             "accuracy) | prompts up / down | p |", "|---|---|---|---|---|---|"]
     for t, c in comp.items():
         lines.append(f"| {t} | {c['prompts']} x {c['samples']} | {c['before']:.3f} -> "
                      f"{c['after']:.3f} ({c['after'] - c['before']:+.3f}) | "

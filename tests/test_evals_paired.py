@@ -98,3 +98,18 @@ def test_report_paired_lines_and_reward_windows(tmp_path):
     assert table[2] == "| reasoning/reward_mean | 0.500 | 6.500 |"
     assert not any("time/" in x for x in table)
     assert reward_window_table([]) == []
+
+
+def test_report_heldout_objective_line_against_hand_counts():
+    from mmada_jax.pipeline_report import heldout_delta_lines
+    from mmada_jax.rl.heldout import compare_heldout
+    before = {"reasoning": dict(prompt_means=[1.0, 2.0, 3.0, 2.5], reward_mean=2.125,
+                                pass_rate=0.5, samples=6)}
+    after = {"reasoning": dict(prompt_means=[2.0, 2.0, 1.0, 3.0], reward_mean=2.0,
+                               pass_rate=0.625, samples=6)}
+    (line,) = heldout_delta_lines(dict(compare=compare_heldout(before, after)))
+    # prompts 0 and 3 rose, 2 fell, 1 tied: 2 up / 1 down, two-sided sign test p = 1
+    assert "reasoning reward 2.125 -> 2.000 (-0.125)" in line
+    assert "sampled accuracy 0.500 -> 0.625 (+0.125)" in line
+    assert f"4 prompts x 6: 2 up / 1 down, p {sign_test_p(2, 1):.2g}" in line
+    assert heldout_delta_lines({}) == [] and heldout_delta_lines(dict(compare={})) == []
