@@ -6,8 +6,8 @@ answers against 76-79% before (BENCHMARKS.md, "ShapesWorld on one GPU"); the gpu
 stage has used it by default since (`sw_common.py`), so this file now equals sw_gpu and stays as
 the record of that run. An argument sets another share for the fine-tuning (and, as a record,
 UniGRPO) stages: `sw_gpu_readback.py:0.5`. GPU run 21 (the default, 0.25): counts follow the
-model's own listing in 87% of counting answers, and 9 of its 19 wrong counts come after a right
-listing, so a larger share is the next thing to try for counting.
+model's own listing in 87% of counting answers; run 22 (0.5): 90%, positions 97% (83%), but
+counting only 0.852 -> 0.867 and VQA 0.880, so the default stays 0.25 (BENCHMARKS.md).
 
     # on the device, with the follow-up evals (train-split VQA, count consistency) in one job:
     # bash benchmarks/gpu_background.sh start \

@@ -164,10 +164,9 @@ def write_demo_report(workdir: str, stages: Sequence[str], results: dict, times:
               "parser and scored per tag (overall = mean of tags). WISE-style: knowledge prompts "
               "('a small tomato ...') on items never drawn in training, drawn directly (t2i) or "
               "after reasoning (r2i).", ""]
-    lines += stage_deltas(stages, results)
-    if "grpo" in stages:
-        lines += heldout_delta_lines(_load(os.path.join(workdir, "grpo", "heldout_rewards.json")))
-    lines += [""]
+    heldout = (_load(os.path.join(workdir, "grpo", "heldout_rewards.json"))
+               if "grpo" in stages else {})
+    lines += stage_deltas(stages, results) + heldout_delta_lines(heldout) + [""]
     lines += paired_lines(workdir, stages) + [""]
     tok = meta.get("tokenizer_eval") or {}
     if tok:
@@ -185,8 +184,7 @@ def write_demo_report(workdir: str, stages: Sequence[str], results: dict, times:
         p2 = plot_curves(hist, ["kl", "clip_fraction", "kept_fraction"],
                          os.path.join(workdir, "grpo_kl_clip.png"), "UniGRPO KL / clip / kept")
         lines += ["## UniGRPO", ""]
-        lines += heldout_reward_lines(_load(os.path.join(workdir, "grpo",
-                                                         "heldout_rewards.json")))
+        lines += heldout_reward_lines(heldout)
         if p:
             lines += [f"![reward curve]({_rel(p, workdir)})", ""]
         if p2:
@@ -335,7 +333,12 @@ def _short(s: str, n: int = 300) -> str:
 
 
 def _load(path: str) -> dict:
+    """A JSON file the report reads ({} if absent); a corrupt one is an error naming it."""
     if not os.path.exists(path):
         return {}
     with open(path) as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"report: {path} is not valid JSON ({e}); rerun the step that "
+                             "writes it") from None

@@ -113,3 +113,11 @@ def test_report_heldout_objective_line_against_hand_counts():
     assert "sampled accuracy 0.500 -> 0.625 (+0.125)" in line
     assert f"4 prompts x 6: 2 up / 1 down, p {sign_test_p(2, 1):.2g}" in line
     assert heldout_delta_lines({}) == [] and heldout_delta_lines(dict(compare={})) == []
+
+
+def test_report_names_a_corrupt_heldout_file(tmp_path):
+    from mmada_jax.pipeline_report import write_demo_report
+    os.makedirs(tmp_path / "grpo")
+    (tmp_path / "grpo" / "heldout_rewards.json").write_text('{"compare": ')
+    with pytest.raises(ValueError, match="heldout_rewards.json is not valid JSON"):
+        write_demo_report(str(tmp_path), ["sft", "grpo"], {"sft": {}, "grpo": {}}, {}, 1.0, {})

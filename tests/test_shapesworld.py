@@ -673,8 +673,9 @@ def test_question_weights_reject_bad_config_by_name():
 
 def test_gpu_default_weights_fine_tuning_questions_and_counts_experiment_varies_them(tmp_path):
     """The gpu variant weights the SFT and UniGRPO stages' VQA questions (count-heavy, runs 12
-    and 14), writes 'color_first' CoTs (the cpu variant 'factored'), keeps its readback rows, and its components draw with those weights; the
-    cpu variant stays uniform; `sw_gpu_counts.py` names the default, 'position' and 'uniform'."""
+    and 14), writes 'color_first' CoTs (the cpu variant 'factored'), keeps its readback rows,
+    and its components draw with those weights; the cpu variant stays uniform;
+    `sw_gpu_counts.py` names the default, 'position' and 'uniform'."""
     import os
     from mmada_jax import demo
     from mmada_jax.config import load_config_file
@@ -759,9 +760,10 @@ def test_every_variant_heldout_reward_eval_names_its_own_tasks(tmp_path):
     the cpu demo's covers 256 reasoning prompts: 64 could not resolve the stage's gain on v38."""
     from mmada_jax import demo
     from mmada_jax.rl.heldout import check_heldout_config, heldout_tasks
+    from mmada_jax.rl.trainer import stage_tasks
     for variant in ("ci", "cpu", "gpu"):
         rl = demo._stage_config("grpo", variant, str(tmp_path), demo.demo_config(variant)).rl
-        tasks = [t for t, c in rl.tasks.items() if int(c.prompts) > 0]
+        tasks = stage_tasks(rl)
         check_heldout_config(rl, tasks)
         assert int(rl.heldout_chunks) > 0
         if variant == "cpu":

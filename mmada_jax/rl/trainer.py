@@ -39,6 +39,11 @@ EXTRA_SECTIONS = ("rl", "eval")  # config sections the foundation's validate() d
 
 
 # ---------------------------------------------------------------------------- config
+def stage_tasks(rl) -> list[str]:
+    """The tasks a UniGRPO stage trains: those of `rl.tasks` with prompts > 0, in config order."""
+    return [t for t, c in rl.tasks.items() if int(c.prompts) > 0]
+
+
 def rl_config() -> ml_collections.ConfigDict:
     """Defaults of `config.rl` (see experiments/sw_grpo.py for a tuned copy)."""
     return ml_collections.ConfigDict(dict(
@@ -259,7 +264,7 @@ class UniGRPO:
         self.rl, self.g = rl, grpo_config(rl)
         # the stage's settings are checked before anything is built or written: a bad task
         # setting fails here, not at the first rollout or after the stage
-        self.tasks = [t for t, c in rl.tasks.items() if int(c.prompts) > 0]
+        self.tasks = stage_tasks(rl)
         if not self.tasks:
             raise ValueError("config.rl.tasks: no task has prompts > 0")
         self.rewards = {t: rewards_for(t, rl.tasks[t]) for t in self.tasks}
