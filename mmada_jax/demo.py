@@ -49,10 +49,13 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     c.variant = variant
     c.stages = ",".join(STAGES)
     # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores, with
-    # the UniGRPO stage's held-out reward eval (~100 s on cpu, `rl.heldout_chunks`) after it
+    # the evals after each stage (~40-50 s each) and the UniGRPO stage's held-out reward eval
+    # (~80 s on cpu, `rl.heldout_chunks`) after it. v39 (pretrain 290, SFT 520, 256 held-out
+    # prompts, 96 problems per eval) took 21.4 min; since v40 the fine-tuning stage gives 60 s
+    # and pre-training 15 s to the larger reasoning eval and the demo's time
     c.budget = ml_collections.ConfigDict(dict(
-        image_tokenizer=150.0 if cpu else 1800.0, pretrain=290.0 if cpu else 3 * 3600.0,
-        sft=520.0 if cpu else 3600.0, grpo=180.0 if cpu else 3600.0))
+        image_tokenizer=150.0 if cpu else 1800.0, pretrain=275.0 if cpu else 3 * 3600.0,
+        sft=460.0 if cpu else 3600.0, grpo=180.0 if cpu else 3600.0))
     c.text_tokenizer = ml_collections.ConfigDict(dict(base_vocab_size=1024, corpus=3000))
     c.image_tokenizer = ml_collections.ConfigDict(dict(
         kind="magvit",  # 'magvit' (trained here) or 'pool' (pooled-color stand-in, no training)
@@ -72,8 +75,11 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     e = eval_config()
     if cpu:
         # t2i and WISE prompts are nearly free (16 per tag and 48 cost ~4 s per stage over 4 and
-        # 12, 2026-12-05): with 4 per tag object F1 moved by 0.1 between runs of one config
-        e.update(dict(batch_size=24, n_reasoning=96, n_vqa=96, n_pope=48, n_t2i_per_tag=16,
+        # 12, 2026-12-05): with 4 per tag object F1 moved by 0.1 between runs of one config.
+        # 192 reasoning problems (96 before v40, ~7 s more per stage): UniGRPO's greedy gain from
+        # v39's SFT model was +0.02-0.03 in 2 of 3 rollout seeds on 384 problems, about one
+        # problem in 96 against a spread of three (BENCHMARKS.md, "The demo")
+        e.update(dict(batch_size=24, n_reasoning=192, n_vqa=96, n_pope=48, n_t2i_per_tag=16,
                       n_wise=48, num_shown=3))
         # one token per step in blocks of 8: a small, briefly trained model decodes far better;
         # answers about 1-2 object scenes and 1-step problems fit 48 tokens

@@ -757,7 +757,7 @@ def test_cpu_demo_configs_bind_images_and_gpu_configs_keep_the_release_setup(tmp
 def test_every_variant_heldout_reward_eval_names_its_own_tasks(tmp_path):
     """The UniGRPO stage's held-out reward eval is valid for each demo variant's tasks (the
     trainer checks it at start; a bad name would otherwise fail a 20-minute demo at its end), and
-    the cpu demo's covers 256 reasoning prompts: 64 could not resolve the stage's gain on v38."""
+    the cpu demo's covers 192 reasoning prompts: 64 could not resolve the stage's gain on v38."""
     from mmada_jax import demo
     from mmada_jax.rl.heldout import check_heldout_config, heldout_tasks
     from mmada_jax.rl.trainer import stage_tasks
@@ -768,4 +768,4 @@ def test_every_variant_heldout_reward_eval_names_its_own_tasks(tmp_path):
         assert int(rl.heldout_chunks) > 0
         if variant == "cpu":
             assert heldout_tasks(rl, tasks) == ["reasoning"]
-            assert int(rl.heldout_chunks) * int(rl.tasks.reasoning.prompts) == 256
+            assert int(rl.heldout_chunks) * int(rl.tasks.reasoning.prompts) == 192
