@@ -72,8 +72,9 @@ STEPS = {"cpu": dict(pretrain=3000, sft=3000, grpo=45), "gpu": dict(pretrain=200
 # cpu grpo: 45 steps (~4 s each on 2 cores with stop_at_eos rollouts; what 180 s of the ~20
 # minute demo holds). From v28's SFT checkpoint 66 steps raised held-out reasoning 0.805 ->
 # 0.878 / 0.857 (two seeds, 384 problems; 0.826 / 0.862 after 22), where the ~22 steps of a
-# 120 s stage stayed within the spread of 96 problems. The demo's own stage: v31 0.820 -> 0.901
-# on 384 (p 8e-9), v32 0.758 -> 0.763, v30 0.714 -> 0.721: it ties answers to their worked
+# 120 s stage stayed within the spread of 96 problems. The demo's own stage: v40 0.896 -> 0.953
+# on 192 (p 0.007), v41 0.932 -> 0.958; v31 0.820 -> 0.901 on 384 (p 8e-9), v32 0.758 -> 0.763,
+# v30 0.714 -> 0.721: it ties answers to their worked
 # equations, which raises accuracy only where the SFT model's equations are mostly right
 # (BENCHMARKS.md, "The demo"; benchmarks/results/cpu_grpo_v32/). Older: with weak SFT models
 # (v13-v20) every setting tried at ~16 steps lowered or kept held-out reasoning.
