@@ -61,6 +61,11 @@ def rl_config() -> ml_collections.ConfigDict:
         # earlier prompts whose group pass rate was below replay_below, asked again at most
         # replay_uses times (0 share: off)
         replay_uses=2, replay_below=1.0, replay_capacity=256,
+        # the update's rows (`update_rows`): only the rows of kept groups go through the
+        # log-likelihood passes and the gradient step, padded with dropped rows (weight 0) up
+        # to a multiple of this many rows, so a stage compiles a few batch sizes (0: every row,
+        # one size). Rows of weight 0 add nothing to the loss, so the update is the same
+        update_quantum=0,
         # each task's `loss_weight` (default 1) scales its kept rows in the loss's weighted mean
         # (`rl.losses.unigrpo_loss` weights): a task's share of the update without more rollouts
         tasks=dict(
@@ -236,6 +241,39 @@ def task_loss_weights(rl, tasks) -> np.ndarray:
     return np.asarray([w[t] for t in tasks], np.float32)
 
 
+def update_rows(weights, quantum: int) -> np.ndarray:
+    """int [n]: the rows an update runs on (`config.rl.update_quantum`). quantum 0: every row.
+    Otherwise the rows of weight > 0, then rows of weight 0 (which add nothing to the loss) up to
+    the next multiple of `quantum`, at most every row: a stage sees a few batch sizes."""
+    w = np.asarray(weights)
+    if quantum < 0:
+        raise ValueError(f"config.rl.update_quantum={quantum}: expected >= 0")
+    if not quantum:
+        return np.arange(len(w))
+    kept, rest = np.flatnonzero(w > 0), np.flatnonzero(w <= 0)
+    size = min(len(w), -(-len(kept) // quantum) * quantum)
+    return np.concatenate([kept, rest[:size - len(kept)]])
+
+
+def scatter_row_metrics(metrics: dict, idx, n: int) -> dict:
+    """A step's per-row metrics (row_*, over the update's rows `idx`) back on all n rollout
+    rows: NaN (row_kl, row_ratio, row_logp) or False (row_clipped) where a row was left out."""
+    out = dict(metrics)
+    for k, v in metrics.items():
+        if k.startswith("row_"):
+            v = np.asarray(v)
+            full = np.zeros(n, bool) if v.dtype == bool else np.full(n, np.nan, np.float32)
+            full[np.asarray(idx)] = v
+            out[k] = full
+    return out
+
+
+def _mean_or_zero(x) -> float:
+    x = np.asarray(x, np.float64)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else 0.0
+
+
 def group_stats(rewards, passed, tasks, g: GRPOConfig, group_size: int):
     """(advantages [N], weights [N]) with groups filtered per `g` (pass rates from `passed`)."""
     r = np.asarray(rewards, np.float32)
@@ -319,6 +357,10 @@ class UniGRPO:
         if n % dp:
             raise ValueError(f"config.rl: {n} rollouts per step (sum of prompts x group_size) "
                              f"is not divisible by the data-parallel size {dp}")
+        q = int(rl.update_quantum)
+        if q < 0 or q % dp:
+            raise ValueError(f"config.rl.update_quantum={q}: expected 0 (every row) or a "
+                             f"positive multiple of the data-parallel size {dp}")
 
     # ------------------------------------------------------------------ rollouts
     def prompts_for(self, task: str, step: int, split: str = "train",
@@ -443,15 +485,18 @@ class UniGRPO:
         masks, _ = masking.unigrpo_masks(key, jnp.asarray(rb.region), mu * m, g.t_min, g.t_max,
                                          gsz)
         masks = np.asarray(masks).reshape(mu, m, *rb.region.shape).transpose(0, 2, 1, 3)
-        old = [np.asarray(self.fns.logprob(old_params, rb.rows, masks[i])) for i in range(mu)]
-        ref = [np.asarray(self.fns.logprob(self.ref_params, rb.rows, masks[i]))
+        idx = update_rows(weights, int(rl.update_quantum))
+        rows = {k: np.asarray(v)[idx] for k, v in rb.rows.items()}
+        masks = masks[:, idx]
+        old = [np.asarray(self.fns.logprob(old_params, rows, masks[i])) for i in range(mu)]
+        ref = [np.asarray(self.fns.logprob(self.ref_params, rows, masks[i]))
                for i in range(mu)] if g.beta > 0 else old
         ms = []
         for i in range(mu):
-            batch = dict(rb.rows, masks=masks[i], logp_old=old[i], logp_ref=ref[i],
-                         advantages=adv.astype(np.float32), weights=weights)
+            batch = dict(rows, masks=masks[i], logp_old=old[i], logp_ref=ref[i],
+                         advantages=adv[idx].astype(np.float32), weights=weights[idx])
             self.state, mt = self.fns.step(self.state, batch)
-            ms.append(jax.device_get(mt))
+            ms.append(scatter_row_metrics(jax.device_get(mt), idx, len(weights)))
         return {**self._summarize(step, rb, adv, keep, ms, t_roll, time.perf_counter() - t0),
                 **replay_log}
 
@@ -485,8 +530,11 @@ class UniGRPO:
             out[f"{t}/pass_rate"] = float(rb.passed[sel].mean())
             out[f"{t}/kept_fraction"] = float(keep[sel].mean())
             out[f"{t}/response_len"] = float(rlen[sel].mean())
-            out[f"{t}/kl"] = float(np.mean([x["row_kl"][sel].mean() for x in ms]))
-            out[f"{t}/clip_fraction"] = float(np.mean([x["row_clipped"][sel].mean() for x in ms]))
+            # over the rows the update ran on (every row with rl.update_quantum 0)
+            ran = ~np.isnan(np.asarray(ms[0]["row_kl"], np.float64)[sel])
+            out[f"{t}/kl"] = float(np.mean([_mean_or_zero(x["row_kl"][sel]) for x in ms]))
+            out[f"{t}/clip_fraction"] = float(np.mean(
+                [x["row_clipped"][sel][ran].mean() if ran.any() else 0.0 for x in ms]))
         for k, v in rb.parts.items():
             out[f"{k}"] = float(v.mean())
         return out
