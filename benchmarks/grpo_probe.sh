@@ -27,7 +27,7 @@ for spec in "$@"; do  # 'name|overrides' or 'name@steps|overrides'
   [[ $n == *@* ]] && { n_steps[${n%@*}]=${n#*@}; n=${n%@*}; }
   names+=($n)
   cp -r $R/base $R/$n
-  timeout 400 python3 -m mmada_jax.demo --workdir $R/$n $C --stages grpo \
+  timeout ${VT:-400} python3 -m mmada_jax.demo --workdir $R/$n $C --stages grpo \
     --config.steps.grpo=${n_steps[$n]:-${GRPO:-15}} --config.budget.grpo=1000 --config.stage_overrides.grpo="$o" \
     > $R/$n.log 2>&1 &
 done

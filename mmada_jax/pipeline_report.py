@@ -254,9 +254,11 @@ def heldout_delta_lines(heldout: dict) -> list[str]:
     samples them (pass@1 at the rollout temperature), SFT -> UniGRPO, with the sign test."""
     comp = heldout.get("compare") or {}
     parts = [f"{t} reward {c['before']:.3f} -> {c['after']:.3f} ({c['after'] - c['before']:+.3f}), "
-             f"sampled accuracy {c['pass_before']:.3f} -> {c['pass_after']:.3f} "
-             f"({c['pass_after'] - c['pass_before']:+.3f}); {c['prompts']} prompts x "
-             f"{c['samples']}: {c['up']} up / {c['down']} down, p {c['p']:.2g}"
+             f"{c['prompts']} prompts x {c['samples']}: {c['up']} up / {c['down']} down, p "
+             f"{c['p']:.2g}; sampled accuracy {c['pass_before']:.3f} -> {c['pass_after']:.3f} "
+             f"({c['pass_after'] - c['pass_before']:+.3f})"
+             + (f": {c['pass_up']} prompts up / {c['pass_down']} down, p {c['pass_p']:.2g}"
+                if "pass_up" in c else "")
              for t, c in comp.items()]
     if not parts:
         return []
@@ -293,15 +295,19 @@ def heldout_reward_lines(heldout: dict) -> list[str]:
         return []
     lines = ["UniGRPO's objective on held-out prompts (test split, sampled as the rollouts are; "
              "the SFT policy and the trained one on the same prompts with the same sampling "
-             "keys; up / down: prompts whose mean reward rose / fell, p: exact two-sided sign "
-             "test on them):", "",
-             "| task | prompts x samples | reward: SFT -> UniGRPO | pass rate (sampled "
-             "accuracy) | prompts up / down | p |", "|---|---|---|---|---|---|"]
+             "keys; up / down: prompts whose mean reward, or share of passing samples, rose "
+             "/ fell; p: exact two-sided sign test on them):", "",
+             "| task | prompts x samples | reward: SFT -> UniGRPO | prompts up / down (p) | "
+             "pass rate (sampled accuracy) | prompts up / down (p) |",
+             "|---|---|---|---|---|---|"]
     for t, c in comp.items():
+        pass_cell = (f"{c['pass_up']} / {c['pass_down']} ({c['pass_p']:.2g})"
+                     if "pass_up" in c else "-")
         lines.append(f"| {t} | {c['prompts']} x {c['samples']} | {c['before']:.3f} -> "
-                     f"{c['after']:.3f} ({c['after'] - c['before']:+.3f}) | "
-                     f"{c['pass_before']:.3f} -> {c['pass_after']:.3f} | {c['up']} / "
-                     f"{c['down']} | {c['p']:.2g} |")
+                     f"{c['after']:.3f} ({c['after'] - c['before']:+.3f}) | {c['up']} / "
+                     f"{c['down']} ({c['p']:.2g}) | {c['pass_before']:.3f} -> "
+                     f"{c['pass_after']:.3f} ({c['pass_after'] - c['pass_before']:+.3f}) | "
+                     f"{pass_cell} |")
     lines += ["", "The rollout metrics during training (each step draws new prompts, so a "
               "curve's trend is partly which prompts came up):", ""]
     return lines

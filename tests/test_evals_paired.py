@@ -113,6 +113,10 @@ def test_report_heldout_objective_line_against_hand_counts():
     assert "sampled accuracy 0.500 -> 0.625 (+0.125)" in line
     assert f"4 prompts x 6: 2 up / 1 down, p {sign_test_p(2, 1):.2g}" in line
     assert heldout_delta_lines({}) == [] and heldout_delta_lines(dict(compare={})) == []
+    before["reasoning"]["prompt_pass"] = [0.5, 0.5, 0.5, 0.5]
+    after["reasoning"]["prompt_pass"] = [1.0, 0.5, 0.0, 1.0]
+    (line,) = heldout_delta_lines(dict(compare=compare_heldout(before, after)))
+    assert f"(+0.125): 2 prompts up / 1 down, p {sign_test_p(2, 1):.2g}" in line
 
 
 def test_report_names_a_corrupt_heldout_file(tmp_path):
@@ -121,3 +125,21 @@ def test_report_names_a_corrupt_heldout_file(tmp_path):
     (tmp_path / "grpo" / "heldout_rewards.json").write_text('{"compare": ')
     with pytest.raises(ValueError, match="heldout_rewards.json is not valid JSON"):
         write_demo_report(str(tmp_path), ["sft", "grpo"], {"sft": {}, "grpo": {}}, {}, 1.0, {})
+
+
+def test_report_heldout_table_has_the_pass_share_sign_test():
+    from mmada_jax.pipeline_report import heldout_reward_lines
+    from mmada_jax.rl.heldout import compare_heldout
+    before = {"reasoning": dict(prompt_means=[1.0, 2.0, 3.0], prompt_pass=[0.0, 0.5, 1.0],
+                                reward_mean=2.0, pass_rate=0.5, samples=2)}
+    after = {"reasoning": dict(prompt_means=[2.0, 2.5, 3.0], prompt_pass=[0.5, 1.0, 1.0],
+                               reward_mean=2.5, pass_rate=0.833333, samples=2)}
+    lines = heldout_reward_lines(dict(compare=compare_heldout(before, after)))
+    row = next(x for x in lines if x.startswith("| reasoning"))
+    p = f"{sign_test_p(2, 0):.2g}"
+    assert row == (f"| reasoning | 3 x 2 | 2.000 -> 2.500 (+0.500) | 2 / 0 ({p}) | "
+                   f"0.500 -> 0.833 (+0.333) | 2 / 0 ({p}) |")
+    old = {t: {k: v for k, v in c.items() if k != "prompt_pass"} for t, c in before.items()}
+    row = next(x for x in heldout_reward_lines(dict(compare=compare_heldout(old, after)))
+               if x.startswith("| reasoning"))
+    assert row.endswith("| - |")  # results written before per-prompt pass shares

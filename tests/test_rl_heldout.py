@@ -55,13 +55,16 @@ def test_heldout_rewards_per_prompt_means_against_numpy():
         (t, c, "test", 5) for t in fake.tasks for c in range(3))
     g = 3
     for t in fake.tasks:
-        ref = []
+        ref, ref_pass = [], []
         for c in range(3):
             ksum = fake.rollout_calls[c][2]
             for i in range(fake.n[t]):
-                ref.append(np.mean([fake.reward(0.25, f"{t}-test-5-{c}-{i}", s, ksum)
-                                    for s in range(g)]))
+                rs = [fake.reward(0.25, f"{t}-test-5-{c}-{i}", s, ksum) for s in range(g)]
+                ref.append(np.mean(rs))
+                ref_pass.append(np.mean([r >= 1.0 for r in rs]))
         np.testing.assert_allclose(out[t]["prompt_means"], ref, atol=1e-6)
+        np.testing.assert_allclose(out[t]["prompt_pass"], ref_pass, atol=1e-6)
+        assert out[t]["pass_rate"] == pytest.approx(np.mean(ref_pass))
         assert out[t]["prompts"] == 3 * fake.n[t] and out[t]["samples"] == g
         assert out[t]["reward_mean"] == pytest.approx(np.mean(ref))
         assert out[t]["correctness"] == pytest.approx(1 / g)
@@ -94,9 +97,27 @@ def test_compare_heldout_counts_prompts_up_and_down_with_sign_test():
     assert (c["vqa"]["up"], c["vqa"]["down"], c["vqa"]["p"]) == (0, 0, 1.0)
     lines = heldout.describe_heldout(c)
     assert lines[0].startswith("held-out reasoning: reward 1.062 -> 1.281")
-    assert "(8 prompts x 4; 6 up, 1 down, p 0.12)" in lines[0]
+    assert "(8 prompts x 4; reward 6 up, 1 down, p 0.12)" in lines[0]
+    assert "pass_up" not in r  # results without per-prompt pass shares (written before them)
     with pytest.raises(ValueError, match="reasoning has 8 prompts before and 2"):
         heldout.compare_heldout(before, {"reasoning": res([1.0, 2.0])})
+
+
+def test_compare_heldout_tests_the_per_prompt_pass_shares_too():
+    """The sampled accuracy per prompt (`prompt_pass`) gets its own up / down and sign test,
+    apart from the reward's: a reward can rise on format alone."""
+    def res(means, passes):
+        return dict(prompt_means=means, prompt_pass=passes, reward_mean=float(np.mean(means)),
+                    pass_rate=float(np.mean(passes)), samples=4)
+    before = {"reasoning": res([1.0, 2.0, 3.0, 1.0, 2.0], [0.25, 0.5, 1.0, 0.0, 0.5])}
+    after = {"reasoning": res([1.5, 2.5, 3.0, 0.5, 2.5], [0.25, 0.75, 1.0, 0.25, 0.75])}
+    r = heldout.compare_heldout(before, after)["reasoning"]
+    assert (r["up"], r["down"]) == (3, 1) and (r["pass_up"], r["pass_down"]) == (3, 0)
+    assert r["pass_p"] == pytest.approx(sign_test_p(3, 0)) == pytest.approx(0.25)
+    line = heldout.describe_heldout({"reasoning": r})[0]
+    assert line.endswith("reward 3 up, 1 down, p 0.62; pass rate 3 up, 0 down, p 0.25)")
+    with pytest.raises(ValueError, match="reasoning has 5 prompts before and 2"):
+        heldout.compare_heldout(before, {"reasoning": res([1.0, 2.0], [0.0, 1.0])})
 
 
 def test_heldout_needs_chunks():

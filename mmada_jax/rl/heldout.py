@@ -50,8 +50,9 @@ def heldout_items(trainer, chunks: int, seed: int) -> list[dict]:
 
 
 def heldout_rewards(trainer, params, chunks: int | None = None, seed: int | None = None) -> dict:
-    """{task: {prompt_means: [P] mean reward of each prompt's G samples, reward_mean,
-    pass_rate, <component>: mean, prompts, samples}} for `params` on the held-out prompts."""
+    """{task: {prompt_means: [P] mean reward of each prompt's G samples, prompt_pass: [P] the
+    share of them that pass, reward_mean, pass_rate, <component>: mean, prompts, samples}} for
+    `params` on the held-out prompts."""
     rl = trainer.rl
     chunks = int(rl.get("heldout_chunks", 0) if chunks is None else chunks)
     seed = int(rl.get("heldout_seed", 1) if seed is None else seed)
@@ -79,33 +80,43 @@ def heldout_rewards(trainer, params, chunks: int | None = None, seed: int | None
         if len(r) % gsz:
             raise ValueError(f"heldout_rewards: {len(r)} {t} samples is not a multiple of "
                              f"group_size {gsz}")
+        passed = np.concatenate(a["passed"]).astype(np.float64)
         res = dict(prompts=len(r) // gsz, samples=gsz,
                    prompt_means=r.reshape(-1, gsz).mean(-1).round(6).tolist(),
-                   reward_mean=float(r.mean()),
-                   pass_rate=float(np.concatenate(a["passed"]).mean()))
+                   prompt_pass=passed.reshape(-1, gsz).mean(-1).round(6).tolist(),
+                   reward_mean=float(r.mean()), pass_rate=float(passed.mean()))
         for comp, v in a["parts"].items():
             res[comp] = float(np.concatenate(v).mean())
         out[t] = res
     return out
 
 
+def _up_down(t: str, before, after) -> tuple[int, int]:
+    a, b = np.asarray(before, np.float64), np.asarray(after, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"compare_heldout: {t} has {a.size} prompts before and {b.size} "
+                         "after (not the same held-out set)")
+    return int((b > a + 1e-9).sum()), int((b < a - 1e-9).sum())
+
+
 def compare_heldout(before: dict, after: dict) -> dict:
-    """{task: {before, after, pass_before, pass_after, up, down, p}}: prompts whose mean reward
-    rose / fell (ties left out) and the exact two-sided sign test on them."""
+    """{task: {before, after, pass_before, pass_after, up, down, p[, pass_up, pass_down,
+    pass_p]}}: prompts whose mean reward (pass share: the sampled accuracy) rose / fell, ties
+    left out, and the exact two-sided sign test on them. The pass fields need `prompt_pass`
+    on both sides (results written before it have none)."""
     out = {}
     for t in before:
         if t not in after:
             continue
-        a = np.asarray(before[t]["prompt_means"], np.float64)
-        b = np.asarray(after[t]["prompt_means"], np.float64)
-        if a.shape != b.shape:
-            raise ValueError(f"compare_heldout: {t} has {a.size} prompts before and {b.size} "
-                             "after (not the same held-out set)")
-        up, down = int((b > a + 1e-9).sum()), int((b < a - 1e-9).sum())
+        up, down = _up_down(t, before[t]["prompt_means"], after[t]["prompt_means"])
         out[t] = dict(before=before[t]["reward_mean"], after=after[t]["reward_mean"],
                       pass_before=before[t]["pass_rate"], pass_after=after[t]["pass_rate"],
-                      prompts=int(a.size), samples=int(before[t]["samples"]), up=up, down=down,
+                      prompts=len(before[t]["prompt_means"]),
+                      samples=int(before[t]["samples"]), up=up, down=down,
                       p=sign_test_p(up, down))
+        if "prompt_pass" in before[t] and "prompt_pass" in after[t]:
+            pu, pd = _up_down(t, before[t]["prompt_pass"], after[t]["prompt_pass"])
+            out[t].update(pass_up=pu, pass_down=pd, pass_p=sign_test_p(pu, pd))
     return out
 
 
@@ -113,5 +124,7 @@ def describe_heldout(compare: dict) -> list[str]:
     """One progress line per task of `compare_heldout`'s result."""
     return [f"held-out {t}: reward {c['before']:.3f} -> {c['after']:.3f}, pass rate "
             f"{c['pass_before']:.3f} -> {c['pass_after']:.3f} ({c['prompts']} prompts x "
-            f"{c['samples']}; {c['up']} up, {c['down']} down, p {c['p']:.2g})"
+            f"{c['samples']}; reward {c['up']} up, {c['down']} down, p {c['p']:.2g}"
+            + (f"; pass rate {c['pass_up']} up, {c['pass_down']} down, p {c['pass_p']:.2g}"
+               if "pass_up" in c else "") + ")"
             for t, c in compare.items()]
