@@ -24,6 +24,8 @@ def slim_stage(src_stage: str, dst_stage: str) -> int:
     import orbax.checkpoint as ocp
     from mmada_jax.training.checkpoint import Checkpointer, checkpoint_dir
     src = checkpoint_dir(src_stage)
+    if not os.path.isdir(src):  # checked first: the Checkpointer would create it
+        raise FileNotFoundError(f"{src_stage}: no checkpoint directory")
     ck = Checkpointer(src, async_save=False)
     step = ck.latest_step()
     ck.close()
@@ -53,19 +55,25 @@ def main(argv):
     f = flags.FLAGS
     if os.path.exists(f.out):
         raise FileExistsError(f"--out {f.out} exists; remove it first")
-    os.makedirs(os.path.join(f.out, "assets"))
+    for need in ["assets"] + f.stage.split(","):
+        if not os.path.isdir(os.path.join(f.run, need)):
+            raise FileNotFoundError(f"--run {f.run}: no {need}/ (a finished demo run)")
+    tmp = f.out.rstrip("/") + ".partial"  # renamed to --out once complete
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(os.path.join(tmp, "assets"))
     for name in ASSET_FILES:
         p = os.path.join(f.run, "assets", name)
         if os.path.isdir(p):
-            shutil.copytree(p, os.path.join(f.out, "assets", name))
+            shutil.copytree(p, os.path.join(tmp, "assets", name))
         elif os.path.exists(p):
-            shutil.copy(p, os.path.join(f.out, "assets", name))
+            shutil.copy(p, os.path.join(tmp, "assets", name))
     fp = os.path.join(f.run, "demo_fingerprint.json")
     if os.path.exists(fp):
-        shutil.copy(fp, f.out)
+        shutil.copy(fp, tmp)
     for stage in f.stage.split(","):
-        step = slim_stage(os.path.join(f.run, stage), os.path.join(f.out, stage))
+        step = slim_stage(os.path.join(f.run, stage), os.path.join(tmp, stage))
         print(f"{stage}: step {step} -> {os.path.join(f.out, stage)}")
+    os.rename(tmp, f.out)
 
 
 if __name__ == "__main__":

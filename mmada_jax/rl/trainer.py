@@ -257,21 +257,19 @@ def update_rows(weights, quantum: int) -> np.ndarray:
 
 def scatter_row_metrics(metrics: dict, idx, n: int) -> dict:
     """A step's per-row metrics (row_*, over the update's rows `idx`) back on all n rollout
-    rows: NaN (row_kl, row_ratio, row_logp) or False (row_clipped) where a row was left out."""
+    rows: NaN (row_kl, row_ratio, row_logp) or False (row_clipped) where a row was left out,
+    and `row_updated` [n] bool marking the rows the update ran on."""
+    idx = np.asarray(idx)
     out = dict(metrics)
     for k, v in metrics.items():
         if k.startswith("row_"):
             v = np.asarray(v)
             full = np.zeros(n, bool) if v.dtype == bool else np.full(n, np.nan, np.float32)
-            full[np.asarray(idx)] = v
+            full[idx] = v
             out[k] = full
+    out["row_updated"] = np.zeros(n, bool)
+    out["row_updated"][idx] = True
     return out
-
-
-def _mean_or_zero(x) -> float:
-    x = np.asarray(x, np.float64)
-    x = x[np.isfinite(x)]
-    return float(x.mean()) if x.size else 0.0
 
 
 def group_stats(rewards, passed, tasks, g: GRPOConfig, group_size: int):
@@ -531,10 +529,10 @@ class UniGRPO:
             out[f"{t}/kept_fraction"] = float(keep[sel].mean())
             out[f"{t}/response_len"] = float(rlen[sel].mean())
             # over the rows the update ran on (every row with rl.update_quantum 0)
-            ran = ~np.isnan(np.asarray(ms[0]["row_kl"], np.float64)[sel])
-            out[f"{t}/kl"] = float(np.mean([_mean_or_zero(x["row_kl"][sel]) for x in ms]))
-            out[f"{t}/clip_fraction"] = float(np.mean(
-                [x["row_clipped"][sel][ran].mean() if ran.any() else 0.0 for x in ms]))
+            ran = np.asarray(ms[0].get("row_updated", np.ones(len(tasks), bool)))[sel]
+            for name, key in (("kl", "row_kl"), ("clip_fraction", "row_clipped")):
+                out[f"{t}/{name}"] = float(np.mean(
+                    [np.asarray(x[key])[sel][ran].mean() if ran.any() else 0.0 for x in ms]))
         for k, v in rb.parts.items():
             out[f"{k}"] = float(v.mean())
         return out
