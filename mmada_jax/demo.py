@@ -50,12 +50,14 @@ def demo_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     c.stages = ",".join(STAGES)
     # seconds per phase (compile included); the total is about 20 minutes on 2 CPU cores, with
     # the evals after each stage (~40-50 s each) and the UniGRPO stage's held-out reward eval
-    # (~80 s on cpu, `rl.heldout_chunks`) after it. v39 (pretrain 290, SFT 520, 256 held-out
+    # (90-140 s on cpu, `rl.heldout_chunks`) after it. v39 (pretrain 290, SFT 520, 256 held-out
     # prompts, 96 problems per eval) took 21.4 min; since v40 the fine-tuning stage gives 60 s
-    # and pre-training 15 s to the larger reasoning eval and the demo's time
+    # and pre-training 15 s to the larger reasoning eval and the demo's time, and since v49
+    # another 20 and 10 s to the held-out eval's 36-row chunks (6 reasoning prompts a step:
+    # 125-138 s in v47 / v48, where v43-v46's 24-row chunks took 88-118 s)
     c.budget = ml_collections.ConfigDict(dict(
-        image_tokenizer=150.0 if cpu else 1800.0, pretrain=275.0 if cpu else 3 * 3600.0,
-        sft=460.0 if cpu else 3600.0, grpo=180.0 if cpu else 3600.0))
+        image_tokenizer=150.0 if cpu else 1800.0, pretrain=265.0 if cpu else 3 * 3600.0,
+        sft=440.0 if cpu else 3600.0, grpo=180.0 if cpu else 3600.0))
     c.text_tokenizer = ml_collections.ConfigDict(dict(base_vocab_size=1024, corpus=3000))
     c.image_tokenizer = ml_collections.ConfigDict(dict(
         kind="magvit",  # 'magvit' (trained here) or 'pool' (pooled-color stand-in, no training)
