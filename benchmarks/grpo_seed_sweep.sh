@@ -4,11 +4,14 @@
 # grpo_gpu_sweep.sh). First the SFT checkpoint is evaluated once where it lands (which also
 # builds the ShapesWorld files and fills the compilation cache every variant then copies), then
 # the variants run side by side as one background job (benchmarks/gpu_background.sh).
-# Device call (carry [".whl", "runs/gpu_bases"]):
-#   B=v47 GRPO=47 SEEDS="1 2 3 4" VARIANTS="d| mix|rl.tasks.reasoning.prompts=6;..." \
-#     bash benchmarks/grpo_seed_sweep.sh && bash benchmarks/gpu_background.sh wait 400
-# A later call with SKIP_SFT=1 and other seeds or variants reuses /tmp/bg/$B_sft while the
-# machine is held. Results: /tmp/bg/$B_sft (the SFT eval) and /tmp/bg/$B_* (one per call).
+# Device call (carry [".whl", "runs/gpu_bases"]; runs/gpu_bases/v47 from
+# `python benchmarks/slim_run.py --run RUN --out runs/gpu_bases/v47 --stage sft`):
+#   B=v47 GRPO=45 SEEDS="1 2 3" VARIANTS="d| T04|rl.text_sampler.temperature=0.4 L90@90|" \
+#     bash benchmarks/grpo_seed_sweep.sh && bash benchmarks/gpu_background.sh wait 330
+# (12 stages side by side took ~4.5 minutes on one H100.) A later call with SKIP_SFT=1 TAG=b
+# and other seeds or variants reuses /tmp/bg/$B_sft while the machine is held. Results:
+# /tmp/bg/$B_sft (the SFT eval) and /tmp/bg/$B_$TAG/NAME_sSEED/ (grpo/eval/answers.jsonl,
+# grpo/heldout_rewards.json); 2026-12-06: benchmarks/results/cpu_grpo_v47_gpu_sweep/.
 set -e
 B=${B:?base name under runs/gpu_bases}
 SEEDS=${SEEDS:-1 2 3 4}
