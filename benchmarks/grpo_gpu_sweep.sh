@@ -14,16 +14,10 @@
 SEEDS=${SEEDS:-1 2 3}
 VARIANTS=${VARIANTS:-"d| m2|rl.mask_samples=2 mu4|rl.num_iterations=4 T1|rl.text_sampler.temperature=1.0 rloo|rl.advantage_estimator=rloo L90@90|"}
 BASES=${BASES:-"v42 v41"}
-export DEMO_FLAGS="--config.eval.n_reasoning=384 --config.eval.n_vqa=192 --config.eval.n_pope=0 --config.eval.n_t2i_per_tag=4 --config.eval.n_wise=0"
+source benchmarks/grpo_sweep_lib.sh
 jobs=()
+specs=$(sweep_specs "$SEEDS" "$VARIANTS")
 for b in $BASES; do
-  specs=""
-  for s in $SEEDS; do
-    for v in $VARIANTS; do
-      n=${v%%|*}; o=${v#*|}
-      specs="$specs '${n%@*}_s$s${n#${n%@*}}|rl.seed=$s${o:+;$o}'"
-    done
-  done
   jobs+=("$b|R=/tmp/bg/$b BASE=runs/gpu_bases/$b GRPO=${GRPO:-45} bash benchmarks/grpo_probe.sh $specs")
   jobs+=("${b}_sft|rm -rf /tmp/bg/${b}_sft && cp -r runs/gpu_bases/$b /tmp/bg/${b}_sft && rm -rf /tmp/bg/${b}_sft/sft/eval && python3 -m mmada_jax.demo --workdir /tmp/bg/${b}_sft --config experiments/demo.py:cpu $DEMO_FLAGS --stages sft")
 done

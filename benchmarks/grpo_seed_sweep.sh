@@ -16,24 +16,23 @@ set -e
 B=${B:?base name under runs/gpu_bases}
 SEEDS=${SEEDS:-1 2 3 4}
 VARIANTS=${VARIANTS:-"d|"}
-export DEMO_FLAGS="--config.eval.n_reasoning=384 --config.eval.n_vqa=192 --config.eval.n_pope=0 --config.eval.n_t2i_per_tag=4 --config.eval.n_wise=0"
-source benchmarks/gpu_env.sh
-export XLA_PYTHON_CLIENT_PREALLOCATE=false
+source benchmarks/grpo_sweep_lib.sh
 if [ -z "${SKIP_SFT:-}" ]; then
+  [ -d runs/gpu_bases/$B/sft/checkpoints ] || {
+    echo "grpo_seed_sweep: runs/gpu_bases/$B has no sft/checkpoints (make it with benchmarks/slim_run.py)" >&2; exit 1; }
+  source benchmarks/gpu_env.sh
+  export XLA_PYTHON_CLIENT_PREALLOCATE=false
   mkdir -p /tmp/bg
   rm -rf /tmp/bg/${B}_sft && cp -r runs/gpu_bases/$B /tmp/bg/${B}_sft && rm -rf /tmp/bg/${B}_sft/sft/eval
+  rc=0
   timeout ${SFT_T:-300} python3 -m mmada_jax.demo --workdir /tmp/bg/${B}_sft \
-    --config experiments/demo.py:cpu $DEMO_FLAGS --stages sft > /tmp/bg/${B}_sft.log 2>&1
-  echo "exit $?" > /tmp/bg/${B}_sft.rc
+    --config experiments/demo.py:cpu $DEMO_FLAGS --stages sft > /tmp/bg/${B}_sft.log 2>&1 || rc=$?
+  echo "exit $rc" > /tmp/bg/${B}_sft.rc
+  [ $rc = 0 ] || { echo "grpo_seed_sweep: the SFT eval failed (exit $rc); see /tmp/bg/${B}_sft.log" >&2; tail -5 /tmp/bg/${B}_sft.log >&2; exit $rc; }
   grep "eval sft" /tmp/bg/${B}_sft.log | tail -1
+elif [ ! -d /tmp/bg/${B}_sft ]; then
+  echo "grpo_seed_sweep: SKIP_SFT is set but /tmp/bg/${B}_sft is not here (a fresh machine: run without it)" >&2; exit 1
 fi
-specs=""
-for s in $SEEDS; do
-  for v in $VARIANTS; do
-    n=${v%%|*}; o=${v#*|}
-    specs="$specs '${n%@*}_s$s${n#${n%@*}}|rl.seed=$s${o:+;$o}'"
-  done
-done
 TAG=${TAG:-a}
 bash benchmarks/gpu_background.sh start \
-  "${B}_$TAG|R=/tmp/bg/${B}_$TAG BASE=/tmp/bg/${B}_sft GRPO=${GRPO:-47} VT=${VT:-560} bash benchmarks/grpo_probe.sh $specs"
+  "${B}_$TAG|R=/tmp/bg/${B}_$TAG BASE=/tmp/bg/${B}_sft GRPO=${GRPO:-45} VT=${VT:-560} bash benchmarks/grpo_probe.sh $(sweep_specs "$SEEDS" "$VARIANTS")"
