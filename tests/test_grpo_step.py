@@ -213,7 +213,8 @@ def test_step_without_weighted_groups_skips_the_update_and_its_passes():
                                  state=types.SimpleNamespace(params=params),
                                  rollout=lambda params, step, items=None: rb,
                                  fns=types.SimpleNamespace(logprob=never, step=never),
-                                 replay=PromptReplay({}), step_prompts=lambda step: ({}, {}),
+                                 replay=PromptReplay({}), anchor=None,
+                                 step_prompts=lambda step: ({}, {}),
                                  _update_replay=lambda *a: {})
     fake._summarize = functools.partial(tr.UniGRPO._summarize, fake)
     out = tr.UniGRPO.train_step(fake, 0)
@@ -355,7 +356,7 @@ def test_update_on_kept_rows_matches_the_update_on_every_row():
             rl=rl, g=g, state=jax.tree_util.tree_map(jnp.copy, state),
             ref_params=jax.tree_util.tree_map(lambda x: x + 0.01, state.params),
             rollout=lambda params, step, items=None: rb, fns=fns, replay=PromptReplay({}),
-            step_prompts=lambda step: ({}, {}), _update_replay=lambda *a: {})
+            anchor=None, step_prompts=lambda step: ({}, {}), _update_replay=lambda *a: {})
         fake._summarize = functools.partial(tr.UniGRPO._summarize, fake)
         out = tr.UniGRPO.train_step(fake, 3)
         return fake.state, out

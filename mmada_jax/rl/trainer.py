@@ -57,6 +57,10 @@ def rl_config() -> ml_collections.ConfigDict:
         # are, for the starting and the trained policy (0: off); `heldout_tasks`:
         # comma-separated, empty for every task with prompts
         heldout_chunks=0, heldout_seed=1, heldout_tasks="",
+        # the fine-tuning anchor (`rl/anchor.py`, InstructGPT's PPO-ptx): each update adds
+        # anchor_coeff x the stage config's own masked-token loss on a fresh batch of its
+        # `anchor_tasks` rows (comma-separated names of config.tasks; 0: off)
+        anchor_coeff=0.0, anchor_tasks="lm",
         # prompt replay (`rl/replay.py`): each task's `replay_share` of its prompts per step are
         # earlier prompts whose group pass rate was below replay_below, asked again at most
         # replay_uses times (0 share: off)
@@ -118,27 +122,38 @@ def make_sequence_logprob(model, mask_id: int):
 
 
 def make_grpo_step(model, tx, mask_id: int, g: GRPOConfig, clip_norm: float = 1.0,
-                   ema_decay: float = 0.0):
-    """Pure `grpo_step(state, batch) -> (state, metrics)`.
+                   ema_decay: float = 0.0, anchor_loss=None, anchor_coeff: float = 0.0):
+    """Pure `grpo_step(state, batch[, anchor_batch]) -> (state, metrics)`.
 
     batch: tokens, key_mask, positions [B, L]; masks [B, m, L] (this iteration's); logp_old,
     logp_ref, advantages, weights [B]. Metrics: the loss's scalars, grad_norm, update_skipped and
     per-row arrays (row_kl, row_ratio, row_clipped, row_logp) for per-task summaries.
+    `anchor_loss` (`training.step.make_loss_fn` of the anchor tasks, `rl/anchor.py`) adds
+    `anchor_coeff` x its loss on `anchor_batch` (dict task -> rows), corrupted with the state's
+    rng at its step; metrics then carry `anchor_loss` and `loss` is the sum.
     Clipping, the non-finite guard and the parameters' moving average (`ema_decay` > 0, with a
     state that keeps one) are the train step's (`training.step.apply_gradients`)."""
     seq_lp = make_sequence_logprob(model, mask_id)
 
-    def loss_fn(params, batch):
+    def loss_fn(params, batch, anchor_batch, rng):
         lp = seq_lp(params, batch["tokens"], batch["key_mask"], batch["positions"],
                     batch["masks"])
         loss, m = losses.unigrpo_loss(
             lp, batch["logp_old"], batch["logp_ref"], batch["advantages"], batch["weights"],
             clip_eps=g.clip_eps, beta=g.beta, clip_eps_high=g.clip_eps_high,
             policy_loss=g.policy_loss)
+        if anchor_loss is not None:
+            a_loss, _ = anchor_loss(params, anchor_batch, rng)
+            loss = loss + anchor_coeff * a_loss
+            m = dict(m, loss=loss, anchor_loss=jax.lax.stop_gradient(a_loss))
         return loss, (m, lp)
 
-    def step(state, batch):
-        (loss, (m, lp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch)
+    def step(state, batch, anchor_batch=None):
+        if (anchor_loss is None) != (anchor_batch is None):
+            raise ValueError("grpo_step: pass anchor_batch exactly when an anchor loss is set")
+        rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+        (loss, (m, lp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, batch, anchor_batch, rng)
         new_state, upd = apply_gradients(state, grads, loss, tx, clip_norm,
                                          ema_decay=ema_decay)
         lp = jax.lax.stop_gradient(lp)
@@ -160,15 +175,19 @@ def _rows_sharding(mesh, x):
 class GRPOFunctions:
     """The jitted pieces on a mesh: `logprob(params, rows, masks)` and `step(state, batch)`."""
 
-    def __init__(self, setup, g: GRPOConfig):
+    def __init__(self, setup, g: GRPOConfig, anchor_config=None, anchor_coeff: float = 0.0):
         self.setup, self.g = setup, g
         model = setup.model
         mask_id = setup.layout.mask
         self._lp = jax.jit(make_sequence_logprob(model, mask_id))
         clip = float(setup.config.optim.clip_norm or 0.0)
         ema = check_ema_decay(setup.config.train.get("ema_decay", 0.0))
-        self._step = jax.jit(make_grpo_step(model, setup.tx, mask_id, g, clip, ema),
-                             donate_argnums=(0,))
+        anchor = None
+        if anchor_config is not None:
+            from mmada_jax.training.step import make_loss_fn
+            anchor = make_loss_fn(model, anchor_config, setup.layout)
+        self._step = jax.jit(make_grpo_step(model, setup.tx, mask_id, g, clip, ema, anchor,
+                                            anchor_coeff), donate_argnums=(0,))
         self.param_shardings = setup.state_shardings.params
 
     def put(self, tree):
@@ -181,9 +200,10 @@ class GRPOFunctions:
             r = self.put(dict(rows, masks=masks))
             return self._lp(params, r["tokens"], r["key_mask"], r["positions"], r["masks"])
 
-    def step(self, state, batch):
+    def step(self, state, batch, anchor_batch=None):
         with use_mesh(self.setup.mesh):
-            return self._step(state, self.put(batch))
+            return self._step(state, self.put(batch),
+                              None if anchor_batch is None else self.put(anchor_batch))
 
 
 # ---------------------------------------------------------------------------- host side
@@ -286,7 +306,7 @@ class UniGRPO:
     """Collects rollouts and runs the UniGRPO updates; `run(stop_after)` is the outer loop."""
 
     def __init__(self, config, workdir: str, devices=None, text_tok=None, image_tok=None,
-                 log_stream=None):
+                 log_stream=None, anchor_source=None):
         from mmada_jax import assets
         from mmada_jax.training.checkpoint import Checkpointer, restore_params
         from mmada_jax.training.logging import MetricLogger
@@ -318,7 +338,14 @@ class UniGRPO:
         self.model = self.setup.model
         self.text_tok = text_tok or assets.text_tokenizer(base, self.layout)
         self.image_tok = image_tok or assets.image_tokenizer(base, self.layout)
-        self.fns = GRPOFunctions(self.setup, self.g)
+        from mmada_jax.rl import anchor as anchor_lib
+        self.anchor_coeff = anchor_lib.anchor_coeff(rl)
+        anchor_cfg = (anchor_lib.anchor_config(base, anchor_lib.anchor_task_names(rl, base))
+                      if self.anchor_coeff > 0 else None)
+        self.fns = GRPOFunctions(self.setup, self.g, anchor_cfg, self.anchor_coeff)
+        self.anchor = (anchor_lib.AnchorBatches(anchor_cfg, self.layout, self.text_tok,
+                                                self.image_tok, anchor_source)
+                       if anchor_cfg is not None else None)
         os.makedirs(workdir, exist_ok=True)
         with open(os.path.join(workdir, "config.json"), "w") as f:
             f.write(config.to_json_best_effort(indent=2))
@@ -336,8 +363,10 @@ class UniGRPO:
         self.ref_params = jax.tree_util.tree_map(jnp.copy, ref)
         self.start = self.ckpt.latest_step() or 0
         if self.start:
-            state, _ = self.ckpt.restore(self.start, self.setup.abstract_state)
+            state, data_state = self.ckpt.restore(self.start, self.setup.abstract_state)
             print(f"[grpo] resumed from step {self.start}", flush=True)
+            if self.anchor is not None and (data_state or {}).get("anchor") is not None:
+                self.anchor.set_state(data_state["anchor"])
         elif init_from:
             state = with_params(state, ref)
         self.state = state
@@ -470,8 +499,9 @@ class UniGRPO:
         replay_log = self._update_replay(rb, items, left)
         adv, keep = group_stats(rb.rewards, rb.passed, rb.task, g, gsz)
         weights = keep.astype(np.float32) * task_loss_weights(rl, rb.task)
-        if weights.sum() == 0:  # no kept group of a task with a loss weight: no update (AdamW
-            # would still decay weights), and no log-likelihood passes either
+        if weights.sum() == 0 and self.anchor is None:  # no kept group of a task with a loss
+            # weight and no anchor: no update (AdamW would still decay weights), and no
+            # log-likelihood passes either (with an anchor, its loss alone is the update)
             zero = np.zeros(len(rb.rewards), np.float32)
             ms = [dict(loss=0.0, policy_loss=0.0, kl=0.0, clip_fraction=0.0, ratio_mean=1.0,
                        grad_norm=0.0, row_kl=zero, row_clipped=zero.astype(bool))]
@@ -484,6 +514,8 @@ class UniGRPO:
                                          gsz)
         masks = np.asarray(masks).reshape(mu, m, *rb.region.shape).transpose(0, 2, 1, 3)
         idx = update_rows(weights, int(rl.update_quantum))
+        if not len(idx):  # the anchor's update alone: a quantum of rows of weight 0
+            idx = np.arange(min(int(rl.update_quantum), len(weights)))
         rows = {k: np.asarray(v)[idx] for k, v in rb.rows.items()}
         masks = masks[:, idx]
         old = [np.asarray(self.fns.logprob(old_params, rows, masks[i])) for i in range(mu)]
@@ -493,7 +525,8 @@ class UniGRPO:
         for i in range(mu):
             batch = dict(rows, masks=masks[i], logp_old=old[i], logp_ref=ref[i],
                          advantages=adv[idx].astype(np.float32), weights=weights[idx])
-            self.state, mt = self.fns.step(self.state, batch)
+            anchor_batch = next(self.anchor) if self.anchor is not None else None
+            self.state, mt = self.fns.step(self.state, batch, anchor_batch)
             ms.append(scatter_row_metrics(jax.device_get(mt), idx, len(weights)))
         return {**self._summarize(step, rb, adv, keep, ms, t_roll, time.perf_counter() - t0),
                 **replay_log}
@@ -517,6 +550,8 @@ class UniGRPO:
         tasks = np.asarray(rb.task)
         out = {k: float(np.mean([x[k] for x in ms])) for k in
                ("loss", "policy_loss", "kl", "clip_fraction", "ratio_mean", "grad_norm")}
+        if "anchor_loss" in ms[0]:
+            out["anchor_loss"] = float(np.mean([x["anchor_loss"] for x in ms]))
         out["kept_fraction"] = float(keep.mean())
         out["reward_mean"] = float(rb.rewards.mean())
         out["time/rollout_s"], out["time/step_s"] = t_roll, t_all
@@ -580,13 +615,23 @@ class UniGRPO:
             self.sample_log(step, self._last_rollout)
             if self.replay.active and jax.process_index() == 0:
                 self.replay.save(self.workdir, step)
-            self.ckpt.save(step, self.state, {"step": step})
+            self.ckpt.save(step, self.state, self.data_state(step))
             if stop_after is not None and step - self.start >= stop_after:
                 break
-        self.ckpt.save_final(step, self.state, {"step": step})
+        self.ckpt.save_final(step, self.state, self.data_state(step))
         self.ckpt.close()
         self.logger.close()
+        if self.anchor is not None:
+            self.anchor.close()
         return history
+
+    def data_state(self, step: int) -> dict:
+        """What a checkpoint keeps besides the train state: the step and, with an anchor, its
+        batch source's position (a resumed stage draws the anchor rows it would have drawn)."""
+        out = {"step": step}
+        if self.anchor is not None:
+            out["anchor"] = self.anchor.get_state()
+        return out
 
 
 def train_grpo(config, workdir: str, *, stop_after: int | None = None, devices=None,
