@@ -41,8 +41,9 @@ def pick(path):
     return {k: round(v, 3) for k, v in dict(
         reason=g("reasoning", "accuracy"), fmt=g("reasoning", "format_rate"),
         vqa=g("vqa", "accuracy"), pope=g("pope", "accuracy"), geneval=g("t2i", "overall")).items()}
-print("pretrain", pick(f"{R}/base/pretrain/eval/report.json"))
-print("sft", pick(f"{R}/base/sft/eval/report.json"))
+for stage in ("pretrain", "sft"):  # a BASE copy may hold no eval of its own (slim_run.py)
+    path = f"{R}/base/{stage}/eval/report.json"
+    print(stage, pick(path) if os.path.exists(path) else "not evaluated here")
 for n in sys.argv[1:]:
     try:
         print(n, pick(f"{R}/{n}/grpo/eval/report.json"))
