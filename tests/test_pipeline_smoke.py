@@ -27,6 +27,8 @@ def test_demo_all_stages_ci(tmp_path):
     dc.eval = sw.eval_section("ci")
     # fine-tuning keeps a moving average of the parameters: its eval and UniGRPO read it
     demo.add_stage_override(dc, "train.ema_decay=0.9", ("sft",))
+    # UniGRPO with its fine-tuning anchor (rl/anchor.py) on the stage's real reasoning chats
+    demo.add_stage_override(dc, "rl.anchor_coeff=0.5", ("grpo",))
     workdir = str(tmp_path / "demo")
     path = demo.run_demo(dc, workdir)
 
@@ -49,6 +51,7 @@ def test_demo_all_stages_ci(tmp_path):
     assert hist and all(k in hist[0] for k in ("reasoning/reward_mean", "vqa/reward_std",
                                                "t2i/pass_rate", "kl", "clip_fraction",
                                                "vqa/response_len"))
+    assert all(h["anchor_loss"] > 0 for h in hist)
     assert "## Metrics per stage" in text and "grpo_rewards.png" in text
     meta = {s: json.load(open(os.path.join(workdir, s, "eval", "report.json")))["meta"]
             for s in demo.STAGES}
