@@ -17,7 +17,8 @@ from mmada_jax.training.step import init_train_state
 B, L, M = 4, 12, 2
 
 
-def _setup():
+def _setup(batch_size: int = 1, with_config: bool = False):
+    """(setup, state) of a tiny float32 model (with_config: (config, setup, state))."""
     c = base_config()
     c.model.dtype = "float32"
     c.seq_len = L
@@ -25,11 +26,11 @@ def _setup():
     c.optim.warmup_steps = 0
     c.train.steps = 10
     for t in c.tasks.values():
-        t.batch_size = 1
+        t.batch_size = batch_size
     setup = build(c, jax.devices()[:1])
     state = init_train_state(setup.model, setup.tx, c, setup.mesh, jax.random.key(0),
                              setup.state_shardings)
-    return setup, state
+    return (c, setup, state) if with_config else (setup, state)
 
 
 def _rollouts(layout):

@@ -15,25 +15,15 @@ from mmada_jax.rl import anchor as anchor_lib
 from mmada_jax.rl import trainer as tr
 from mmada_jax.rl.config import GRPOConfig
 from mmada_jax.rl.replay import PromptReplay
-from mmada_jax.training.loop import build, make_batch_source
-from mmada_jax.training.step import init_train_state, make_loss_fn
+from mmada_jax.training.loop import make_batch_source
+from mmada_jax.training.step import make_loss_fn
 
-from test_grpo_step import L, _np_logprob, _np_loss, _rollouts
+from test_grpo_step import _np_logprob, _np_loss, _rollouts
+from test_grpo_step import _setup as _grpo_setup
 
 
 def _setup():
-    c = base_config()
-    c.model.dtype = "float32"
-    c.seq_len = L
-    c.optim.lr = 1e-2
-    c.optim.warmup_steps = 0
-    c.train.steps = 10
-    for t in c.tasks.values():
-        t.batch_size = 2
-    setup = build(c, jax.devices()[:1])
-    state = init_train_state(setup.model, setup.tx, c, setup.mesh, jax.random.key(0),
-                             setup.state_shardings)
-    return c, setup, state
+    return _grpo_setup(batch_size=2, with_config=True)
 
 
 def test_anchor_task_names_and_config_checks():
