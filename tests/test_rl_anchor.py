@@ -90,10 +90,10 @@ def test_grpo_step_with_anchor_adds_coeff_times_the_train_loss_and_its_gradient(
         step(sgd_state, batch)
 
 
-def _fake_trainer(setup, state, rb, g, anchor):
+def _fake_trainer(setup, state, rb, g, anchor, acfg):
     rl = tr.rl_config()
     rl.group_size, rl.num_iterations, rl.update_quantum = 2, 2, 2
-    fns = tr.GRPOFunctions(setup, g, anchor and anchor.config, 0.5 if anchor else 0.0)
+    fns = tr.GRPOFunctions(setup, g, acfg, 0.5 if anchor is not None else 0.0)
     fake = types.SimpleNamespace(
         rl=rl, g=g, state=state, ref_params=state.params,
         rollout=lambda params, step, items=None: rb, fns=fns, replay=PromptReplay({}),
@@ -114,15 +114,15 @@ def test_anchor_alone_updates_when_every_group_is_filtered():
                          completions=[""] * 4, prompts=[""] * 4)
     g = GRPOConfig(group_size=2, num_iterations=2, beta=0.05, rewards={})
     acfg = anchor_lib.anchor_config(c, ("lm",))
-    anchor = anchor_lib.AnchorBatches(acfg, setup.layout)
+    anchor = make_batch_source(acfg, setup.layout)
     before = jax.device_get(state.params)
-    fake = _fake_trainer(setup, jax.tree_util.tree_map(jnp.copy, state), rb, g, anchor)
+    fake = _fake_trainer(setup, jax.tree_util.tree_map(jnp.copy, state), rb, g, anchor, acfg)
     out = tr.UniGRPO.train_step(fake, 0)
     assert int(fake.state.step) == 2 and out["anchor_loss"] > 0 and out["policy_loss"] == 0
     moved = max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(
         jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(fake.state.params)))
     assert moved > 1e-3
-    plain = _fake_trainer(setup, jax.tree_util.tree_map(jnp.copy, state), rb, g, None)
+    plain = _fake_trainer(setup, jax.tree_util.tree_map(jnp.copy, state), rb, g, None, None)
     out = tr.UniGRPO.train_step(plain, 0)
     assert int(plain.state.step) == 0 and "anchor_loss" not in out
 
@@ -130,11 +130,11 @@ def test_anchor_alone_updates_when_every_group_is_filtered():
 def test_anchor_source_position_is_checkpoint_data():
     c, setup, _ = _setup()
     acfg = anchor_lib.anchor_config(c, ("lm",))
-    a = anchor_lib.AnchorBatches(acfg, setup.layout)
+    a = make_batch_source(acfg, setup.layout)
     next(a)
     saved = a.get_state()
     want = next(a)
-    b = anchor_lib.AnchorBatches(acfg, setup.layout)
+    b = make_batch_source(acfg, setup.layout)
     b.set_state(saved)
     got = next(b)
     np.testing.assert_array_equal(got["lm"]["tokens"], want["lm"]["tokens"])

@@ -10,7 +10,8 @@ back towards the supervised data it started from:
 The anchor rows are the stage config's own tasks (`config.tasks`, `config.data`: the
 fine-tuning mixture the stage configs already carry), restricted to `config.rl.anchor_tasks`
 (comma-separated, e.g. "lm" for the reasoning chats). Their loss is the train step's
-(`training.step.make_loss_fn`), not a copy.
+(`training.step.make_loss_fn`) and their rows come from its batch source
+(`training.loop.make_batch_source` on `anchor_config(...)`), not copies.
 """
 
 from __future__ import annotations
@@ -52,30 +53,3 @@ def anchor_config(config, names) -> ml_collections.ConfigDict:
     if "mixture" in c.data:
         c.data.mixture = {t: m for t, m in c.data.mixture.items() if t in names}
     return c
-
-
-class AnchorBatches:
-    """Host-side source of anchor batches (dict task -> rows) for one UniGRPO stage."""
-
-    def __init__(self, config, layout, text_tok=None, image_tok=None, source=None):
-        self.config = config
-        if source is None and config.data.source == "synthetic":
-            from mmada_jax.training.loop import make_batch_source
-            source = make_batch_source(config, layout)
-        elif source is None:
-            from mmada_jax import assets  # lazy: the data stack stays out of model imports
-            source = assets.batch_source(config, layout, text_tok, image_tok)
-        self.source = source
-
-    def __next__(self) -> dict:
-        return next(self.source)
-
-    def get_state(self):
-        return self.source.get_state()
-
-    def set_state(self, state) -> None:
-        self.source.set_state(state)
-
-    def close(self) -> None:
-        if hasattr(self.source, "close"):
-            self.source.close()

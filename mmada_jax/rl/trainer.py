@@ -151,7 +151,8 @@ def make_grpo_step(model, tx, mask_id: int, g: GRPOConfig, clip_norm: float = 1.
     def step(state, batch, anchor_batch=None):
         if (anchor_loss is None) != (anchor_batch is None):
             raise ValueError("grpo_step: pass anchor_batch exactly when an anchor loss is set")
-        rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+        rng = (None if anchor_loss is None else  # the anchor rows' corruption, as the train step's
+               jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step))
         (loss, (m, lp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, batch, anchor_batch, rng)
         new_state, upd = apply_gradients(state, grads, loss, tx, clip_norm,
@@ -306,7 +307,7 @@ class UniGRPO:
     """Collects rollouts and runs the UniGRPO updates; `run(stop_after)` is the outer loop."""
 
     def __init__(self, config, workdir: str, devices=None, text_tok=None, image_tok=None,
-                 log_stream=None, anchor_source=None):
+                 log_stream=None):
         from mmada_jax import assets
         from mmada_jax.training.checkpoint import Checkpointer, restore_params
         from mmada_jax.training.logging import MetricLogger
@@ -339,12 +340,13 @@ class UniGRPO:
         self.text_tok = text_tok or assets.text_tokenizer(base, self.layout)
         self.image_tok = image_tok or assets.image_tokenizer(base, self.layout)
         from mmada_jax.rl import anchor as anchor_lib
-        self.anchor_coeff = anchor_lib.anchor_coeff(rl)
+        from mmada_jax.training.loop import make_batch_source
+        coeff = anchor_lib.anchor_coeff(rl)
         anchor_cfg = (anchor_lib.anchor_config(base, anchor_lib.anchor_task_names(rl, base))
-                      if self.anchor_coeff > 0 else None)
-        self.fns = GRPOFunctions(self.setup, self.g, anchor_cfg, self.anchor_coeff)
-        self.anchor = (anchor_lib.AnchorBatches(anchor_cfg, self.layout, self.text_tok,
-                                                self.image_tok, anchor_source)
+                      if coeff > 0 else None)
+        self.fns = GRPOFunctions(self.setup, self.g, anchor_cfg, coeff)
+        # the anchor rows' batch source (None: no anchor); its position is checkpoint data
+        self.anchor = (make_batch_source(anchor_cfg, self.layout, self.text_tok, self.image_tok)
                        if anchor_cfg is not None else None)
         os.makedirs(workdir, exist_ok=True)
         with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -621,7 +623,7 @@ class UniGRPO:
         self.ckpt.save_final(step, self.state, self.data_state(step))
         self.ckpt.close()
         self.logger.close()
-        if self.anchor is not None:
+        if hasattr(self.anchor, "close"):
             self.anchor.close()
         return history
 

@@ -60,14 +60,14 @@ def to_global(batch, shardings):
         lambda x, s: jax.make_array_from_process_local_data(s, np.asarray(x)), batch, shardings)
 
 
-def make_batch_source(cfg, layout):
-    """The config's batch source with the run's text and image tokenizers (`mmada_jax.assets`);
-    the synthetic source needs neither."""
+def make_batch_source(cfg, layout, text_tok=None, image_tok=None):
+    """The config's batch source with the run's text and image tokenizers (`mmada_jax.assets`,
+    loaded from the config unless given); the synthetic source needs neither."""
     if cfg.data.source == "synthetic":
         return build_batch_source(cfg, layout, process_index=jax.process_index(),
                                   process_count=jax.process_count())
     from mmada_jax import assets  # lazy: the data stack stays out of model-only imports
-    return assets.batch_source(cfg, layout)
+    return assets.batch_source(cfg, layout, text_tok, image_tok)
 
 
 class StopFlag:
