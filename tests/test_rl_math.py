@@ -175,6 +175,17 @@ def test_group_advantages_grpo_and_rloo():
     assert (pos[0] > 0).any() and (pos == 0).sum() > p  # the below-mean samples get exactly 0
 
 
+def test_negative_advantages():
+    rng = np.random.default_rng(11)
+    p, g = 4, 6
+    r = rng.integers(0, 4, size=(p, g)).astype(np.float32) * 0.5  # ties, like discrete rewards
+    ref = _np_grpo(r, 1e-4)
+    neg = np.asarray(adv_lib.group_advantages(r.reshape(-1), g, eps=1e-4,
+                                              estimator="grpo_negative")).reshape(p, g)
+    np.testing.assert_allclose(neg, np.minimum(ref, 0.0), rtol=1e-5, atol=1e-5)
+    assert (neg < 0).any() and (ref > 0).any() and (neg[ref > 0] == 0).all()
+
+
 def test_group_filter_pass_rate_and_zero_std():
     g = 16
     passes = [0, 1, 8, 15, 16]

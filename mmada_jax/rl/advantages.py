@@ -6,6 +6,7 @@ Advantage estimators are registered by name; each maps rewards [P, G] -> advanta
   'grpo': (r - mean_g) / (std_g + eps), population std (ddof 0), as in GRPO / Tunix.
   'rloo': r_i - mean_{j != i} r_j (leave-one-out baseline, no scaling); needs G >= 2.
   'grpo_positive' (advantages_positive.py): 'grpo' with the negative advantages zeroed.
+  'grpo_negative' (advantages_negative.py): 'grpo' with the positive advantages zeroed.
 
 Add one with `@register_advantage_estimator("name")` in a new module.
 """
@@ -98,3 +99,4 @@ def group_filter(rewards, group_size: int | None = None, *, low: float = 0.05, h
 
 # Estimators in their own modules register on import (a new estimator: a new module, imported here).
 from mmada_jax.rl import advantages_positive  # noqa: E402,F401  'grpo_positive'
+from mmada_jax.rl import advantages_negative  # noqa: E402,F401  'grpo_negative'
