@@ -67,6 +67,22 @@ def test_demo_all_stages_ci(tmp_path):
         assert c["before"] == held["before"][t]["reward_mean"] and 0 <= c["p"] <= 1
     assert "UniGRPO's objective on held-out prompts" in text
 
+    # benchmarks/grpo_same_prompts.py rebuilds the stage from its saved config and replays its
+    # rollouts with the SFT policy: at step 1 the policies are the same, so the rewards must be
+    import importlib.util as ilu
+    probe_spec = ilu.spec_from_file_location("grpo_same_prompts", os.path.join(
+        os.path.dirname(demo.EXPERIMENTS), "benchmarks", "grpo_same_prompts.py"))
+    probe = ilu.module_from_spec(probe_spec)
+    probe_spec.loader.exec_module(probe)
+    same = probe.main(["--run", workdir, "--windows", "1-1", "--tasks", "reasoning,vqa",
+                       "--out", str(tmp_path / "same.json")])
+    for t in ("reasoning", "vqa"):
+        row = same["rows"][0][t]
+        assert row["sft_reward"] == pytest.approx(row["stage_reward"], abs=1e-6), t
+        assert row["sft_pass"] == pytest.approx(row["stage_pass"], abs=1e-6), t
+    with pytest.raises(ValueError, match="not in"):
+        probe.main(["--run", workdir, "--windows", "1-99"])
+
     # the code cache is addressed by record index (TFDS stores records shuffled): every cached
     # grid must be the pooled-color code of the image whose record carries that index
     import glob
