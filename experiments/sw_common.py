@@ -314,9 +314,12 @@ def rl_section(variant: str):
         r.tasks.reasoning.rewards.equations = 1.0
         r.tasks.vqa.rewards.listing = 1.0
         # the fine-tuning anchor (`rl/anchor.py`): each update adds the SFT loss on a batch of the
-        # reasoning chats, which holds the policy near the SFT model at the 3x learning rate
-        # (LR above; at 1e-4 with the anchor the stage broke facts and VQA)
+        # reasoning chats and the VQA rows, which holds the policy near the SFT model at the 3x
+        # learning rate (LR above; at 1e-4 with the anchor the stage broke facts and VQA). The
+        # VQA rows since v54 (BENCHMARKS.md, "Runs v52-v55"): from its SFT checkpoint, with the
+        # reasoning chats alone VQA fell 0.427 -> 0.312 (+5 / -16), with both 0.396
         r.anchor_coeff = 1.0
+        r.anchor_tasks = "lm,mmu"
     elif variant == "gpu":
         r.update(dict(group_size=8, num_iterations=4, mask_samples=2, ckpt_every=50))
         for t in r.tasks.values():

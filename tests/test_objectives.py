@@ -342,7 +342,7 @@ def test_gpu_read_rows_off_by_default_and_sw_gpu_read(tmp_path):
 
 def test_cpu_grpo_rewards_sound_steps_and_cell_claims(tmp_path):
     """The cpu UniGRPO stage rewards sound equations and true cell claims at weight 1 besides
-    correctness and format, at lr 3e-5 with the fine-tuning anchor on the reasoning chats; the
+    correctness and format, at lr 3e-5 with the fine-tuning anchor on the reasoning chats and VQA rows; the
     rewards are registered, and the gpu stage keeps both at weight 0 (logged only), anchor off."""
     from mmada_jax import demo
     from mmada_jax.rl.rewards import REWARDS
@@ -351,7 +351,8 @@ def test_cpu_grpo_rewards_sound_steps_and_cell_claims(tmp_path):
     assert dict(cpu.rl.tasks.reasoning.rewards) == dict(correctness=1.0, format=1.0, equations=1.0)
     assert dict(cpu.rl.tasks.vqa.rewards) == dict(correctness=1.0, format=1.0, listing=1.0)
     assert cpu.optim.lr == 3e-5
-    assert cpu.rl.anchor_coeff == 1.0 and cpu.rl.anchor_tasks == "lm" and "lm" in cpu.tasks
+    assert cpu.rl.anchor_coeff == 1.0 and cpu.rl.anchor_tasks == "lm,mmu"
+    assert "lm" in cpu.tasks and "mmu" in cpu.tasks
     assert gpu.rl.anchor_coeff == 0.0
     assert "equations" in REWARDS and "listing" in REWARDS
     assert gpu.rl.tasks.reasoning.rewards.equations == 0.0 and gpu.rl.tasks.vqa.rewards.listing == 0.0
