@@ -51,20 +51,32 @@ def read_metrics(run: str) -> dict[int, dict]:
     raise FileNotFoundError(f"{run}/grpo/metrics.jsonl[.gz]: not found (a finished demo run?)")
 
 
+def _rebase(node, old: str, new: str):
+    """`node` (nested dicts / lists) with every string path under `old` moved under `new`."""
+    if isinstance(node, dict):
+        return {k: _rebase(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rebase(v, old, new) for v in node]
+    if isinstance(node, str) and (node == old or node.startswith(old + os.sep)):
+        return new + node[len(old):]
+    return node
+
+
 def stage_config(run: str):
-    """The UniGRPO stage's own saved config (RUN/grpo/config.json), its paths pointed into RUN:
-    the run's assets and its SFT checkpoint as the starting policy."""
+    """The UniGRPO stage's own saved config (RUN/grpo/config.json) with its paths moved into RUN:
+    the demo wrote them under the workdir it ran in (the parent of `rl.init_from`, its SFT
+    stage), so the run's assets, code caches and SFT checkpoint are found wherever RUN is now."""
     import ml_collections
     path = os.path.join(run, "grpo", "config.json")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: not found (a demo run whose UniGRPO stage started?)")
     with open(path) as f:
-        cfg = ml_collections.ConfigDict(json.load(f))
-    assets = os.path.join(run, "assets")
-    for key, name in (("tokenizer", "text.model"), ("image_tokenizer", "image_tokenizer"),
-                      ("data_dir", "data")):
-        if os.sep in str(cfg.data[key]):  # a path (not a built-in name such as 'pool')
-            cfg.data[key] = os.path.join(assets, name)
+        saved = json.load(f)
+    init_from = str(saved.get("rl", {}).get("init_from", ""))
+    if not init_from:
+        raise ValueError(f"{path}: rl.init_from is empty (not a demo stage started from SFT)")
+    cfg = ml_collections.ConfigDict(_rebase(saved, os.path.dirname(init_from.rstrip(os.sep)),
+                                            run.rstrip(os.sep)))
     cfg.rl.init_from = os.path.join(run, "sft")
     return cfg
 

@@ -317,7 +317,7 @@ def rl_section(variant: str):
         # reasoning chats and the VQA rows, which holds the policy near the SFT model at the 3x
         # learning rate (LR above; at 1e-4 with the anchor the stage broke facts and VQA). The
         # VQA rows since v54 (BENCHMARKS.md, "Runs v52-v55"): from its SFT checkpoint, with the
-        # reasoning chats alone VQA fell 0.427 -> 0.312 (+5 / -16), with both 0.396
+        # reasoning chats alone VQA fell 0.427 -> 0.312 (+5 / -16), with both 0.396 (+4 / -7)
         r.anchor_coeff = 1.0
         r.anchor_tasks = "lm,mmu"
     elif variant == "gpu":
