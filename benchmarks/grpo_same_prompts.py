@@ -18,7 +18,6 @@ directory and writes nothing into RUN.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import sys
@@ -34,7 +33,10 @@ def parse_windows(spec: str) -> list[tuple[int, int]]:
     out = []
     for part in spec.split(","):
         lo, _, hi = part.strip().partition("-")
-        a, b = int(lo), int(hi or lo)
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise ValueError(f"--windows: bad range {part!r} (want A-B of step numbers)") from None
         if a < 1 or b < a:
             raise ValueError(f"--windows: bad range {part!r} (want A-B with 1 <= A <= B)")
         out.append((a, b))
@@ -43,12 +45,9 @@ def parse_windows(spec: str) -> list[tuple[int, int]]:
 
 def read_metrics(run: str) -> dict[int, dict]:
     """{logged step: its metrics row} of RUN/grpo/metrics.jsonl[.gz]."""
-    for p in (f"{run}/grpo/metrics.jsonl", f"{run}/grpo/metrics.jsonl.gz"):
-        if os.path.exists(p):
-            with (gzip.open(p, "rt") if p.endswith(".gz") else open(p)) as f:
-                rows = [json.loads(line) for line in f if line.strip()]
-            return {int(r["step"]): r for r in rows}
-    raise FileNotFoundError(f"{run}/grpo/metrics.jsonl[.gz]: not found (a finished demo run?)")
+    from mmada_jax.evals.io import read_jsonl
+    return {int(r["step"]): r
+            for r in read_jsonl(os.path.join(run, "grpo", "metrics.jsonl"), ["step"])}
 
 
 def _rebase(node, old: str, new: str):
@@ -119,7 +118,7 @@ def main(argv=None) -> dict:
                                   stage_pass=float(metrics[s][f"{t}/pass_rate"]))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-        tr.logger.close()
+        tr.close()
     summary = {}
     for lo, hi in windows:
         w = [r for r in rows if lo <= r["step"] <= hi]

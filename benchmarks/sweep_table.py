@@ -12,7 +12,6 @@ answers.jsonl[.gz], heldout_rewards.json and (optional) metrics.jsonl[.gz].
 from __future__ import annotations
 
 import collections
-import gzip
 import json
 import os
 import re
@@ -20,13 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-def _rows(path: str) -> list[dict]:
-    for p in (path, path + ".gz"):
-        if os.path.exists(p):
-            with (gzip.open(p, "rt") if p.endswith(".gz") else open(p)) as f:
-                return [json.loads(line) for line in f if line.strip()]
-    raise FileNotFoundError(f"{path}[.gz]: not found")
+from mmada_jax.evals.io import read_jsonl as _rows  # noqa: E402  (path.gz when only it exists)
 
 
 def _task(rows, task):

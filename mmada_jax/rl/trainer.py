@@ -621,11 +621,16 @@ class UniGRPO:
             if stop_after is not None and step - self.start >= stop_after:
                 break
         self.ckpt.save_final(step, self.state, self.data_state(step))
+        self.close()
+        return history
+
+    def close(self) -> None:
+        """Closes the checkpointer, the metric writers and the anchor's batch source (`run` ends
+        with it; a caller that only samples, such as an eval, calls it when done)."""
         self.ckpt.close()
         self.logger.close()
         if hasattr(self.anchor, "close"):
             self.anchor.close()
-        return history
 
     def data_state(self, step: int) -> dict:
         """What a checkpoint keeps besides the train state: the step and, with an anchor, its
